@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs the Debian packages nabla builds against. Idempotent, and silent when nothing is missing.
+#   --bench     also the benchmark comparison libraries (OpenBLAS, libtorch)
+#   --fixtures  also PyTorch for Python, which regenerates the test fixtures
+set -euo pipefail
+
+packages=(build-essential cmake ccache libeigen3-dev catch2 libbenchmark-dev libomp-dev
+          zlib1g-dev libpng-dev libhdf5-dev nlohmann-json3-dev libcli11-dev)
+for arg in "$@"; do
+  case "$arg" in
+    --bench) packages+=(libopenblas-dev libtorch-dev) ;;
+    --fixtures) packages+=(python3-torch) ;;
+    *)
+      echo "bootstrap.sh: unknown option '$arg' (expected --bench or --fixtures)" >&2
+      exit 2
+      ;;
+  esac
+done
+
+missing=()
+for package in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}\n' "$package" 2>/dev/null || true)
+  if [[ "$status" != *" ok installed"* ]]; then
+    missing+=("$package")
+  fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+as_root=()
+if [[ $EUID -ne 0 ]]; then
+  if ! command -v sudo >/dev/null; then
+    echo "bootstrap.sh: missing packages (${missing[*]}); run as root or install sudo" >&2
+    exit 1
+  fi
+  as_root=(sudo)
+fi
+
+echo "bootstrap.sh: installing ${missing[*]}"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+apt_get=("${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -y)
+if ! { "${apt_get[@]}" update && "${apt_get[@]}" install --no-install-recommends "${missing[@]}"; } \
+  >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "bootstrap.sh: apt-get failed (output above)" >&2
+  exit 1
+fi
