@@ -1,0 +1,236 @@
+#pragma once
+// CPU loops over strided, broadcast operands. Contiguous operands of one shape take a flat loop
+// the compiler vectorises (or an Eigen array expression for transcendental functions); the rest
+// take a coalesced N-d loop whose innermost dim runs with explicit strides. Work is split over
+// threads only above kElementwiseGrain elements.
+#include <array>
+#include <utility>
+
+#ifndef EIGEN_DONT_PARALLELIZE
+#define EIGEN_DONT_PARALLELIZE  // nabla splits work itself: one thread pool in the process
+#endif
+#include <Eigen/Core>
+
+#include "nabla/backend/cpu/parallel.hpp"
+#include "nabla/core/tensor.hpp"
+
+namespace nabla::cpu {
+
+// Strides of `t` as seen from a tensor of shape `out` it broadcasts to (0 in broadcast dims).
+template <Element T>
+Strides broadcast_strides(const Tensor<T>& t, const Shape& out) {
+  Strides s = Dims::filled(out.size(), 0);
+  const int lead = out.size() - t.dim();
+  for (int i = 0; i < t.dim(); ++i) s[lead + i] = t.shape()[i] == 1 ? 0 : t.strides()[i];
+  return s;
+}
+
+// An N-operand loop nest over `shape`, dims of size 1 dropped and mergeable dims merged.
+template <int N>
+struct LoopNest {
+  int ndim = 0;
+  int64_t sizes[Dims::kMaxDims] = {};
+  int64_t strides[N][Dims::kMaxDims] = {};
+
+  LoopNest(const Shape& shape, const std::array<Strides, N>& operand_strides) {
+    for (int d = 0; d < shape.size(); ++d) {
+      if (shape[d] == 1) continue;
+      const bool merge = ndim > 0 && [&] {
+        for (int k = 0; k < N; ++k)
+          if (strides[k][ndim - 1] != operand_strides[k][d] * shape[d]) return false;
+        return true;
+      }();
+      if (merge) {
+        sizes[ndim - 1] *= shape[d];
+        for (int k = 0; k < N; ++k) strides[k][ndim - 1] = operand_strides[k][d];
+      } else {
+        sizes[ndim] = shape[d];
+        for (int k = 0; k < N; ++k) strides[k][ndim] = operand_strides[k][d];
+        ++ndim;
+      }
+    }
+    if (ndim == 0) {  // a single element
+      sizes[0] = 1;
+      ndim = 1;
+    }
+  }
+
+  int64_t inner() const { return sizes[ndim - 1]; }
+  int64_t outer() const {
+    int64_t n = 1;
+    for (int d = 0; d + 1 < ndim; ++d) n *= sizes[d];
+    return n;
+  }
+
+  // Calls f(pointers, inner_strides, inner_size) for each innermost row in [row0, row1).
+  template <class P, class F>
+  void run(const std::array<P*, N>& base, int64_t row0, int64_t row1, F&& f) const {
+    int64_t index[Dims::kMaxDims] = {};
+    int64_t rest = row0;
+    for (int d = ndim - 2; d >= 0; --d) {
+      index[d] = rest % sizes[d];
+      rest /= sizes[d];
+    }
+    int64_t inner_strides[N];
+    for (int k = 0; k < N; ++k) inner_strides[k] = strides[k][ndim - 1];
+    for (int64_t row = row0; row < row1; ++row) {
+      std::array<P*, N> p = base;
+      for (int d = 0; d + 1 < ndim; ++d)
+        for (int k = 0; k < N; ++k) p[k] += index[d] * strides[k][d];
+      f(p, inner_strides, inner());
+      for (int d = ndim - 2; d >= 0 && ++index[d] == sizes[d]; --d) index[d] = 0;
+    }
+  }
+};
+
+namespace detail {
+template <class T, class F, size_t... I>
+void map_rows(const LoopNest<sizeof...(I) + 1>& nest, T* out, const std::array<const T*, sizeof...(I)>& in,
+              int64_t row0, int64_t row1, F& f, std::index_sequence<I...>) {
+  constexpr int N = sizeof...(I) + 1;
+  std::array<T*, N> base = {out, const_cast<T*>(in[I])...};
+  nest.run(base, row0, row1, [&](const std::array<T*, N>& p, const int64_t* s, int64_t n) {
+    if (((s[0] == 1) && ... && (s[I + 1] == 1))) {
+      for (int64_t i = 0; i < n; ++i) p[0][i] = f(p[I + 1][i]...);
+    } else {
+      for (int64_t i = 0; i < n; ++i) p[0][i * s[0]] = f(p[I + 1][i * s[I + 1]]...);
+    }
+  });
+}
+}  // namespace detail
+
+// out[i] = f(in0[i], in1[i], ...), the inputs broadcast to out's shape; out may be strided.
+template <Element T, class F, class... In>
+void map(Tensor<T>& out, F f, const In&... in) {
+  constexpr int N = sizeof...(In) + 1;
+  const Shape& shape = out.shape();
+  const int64_t n = out.numel();
+  T* o = out.data();
+  const bool flat = out.is_contiguous() && ((in.shape() == shape && in.is_contiguous()) && ...);
+  if (flat) {
+    const std::array<const T*, N - 1> p = {in.data()...};
+    parallel_for(n, kElementwiseGrain, [&](int64_t i0, int64_t i1) {
+      [&]<size_t... I>(std::index_sequence<I...>) {
+        for (int64_t i = i0; i < i1; ++i) o[i] = f(p[I][i]...);
+      }(std::make_index_sequence<N - 1>());
+    });
+    return;
+  }
+  const LoopNest<N> nest(shape, {out.strides(), broadcast_strides(in, shape)...});
+  const std::array<const T*, N - 1> p = {in.data()...};
+  const int64_t rows = nest.outer();
+  const int64_t grain = std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(nest.inner(), 1));
+  parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+    detail::map_rows(nest, o, p, r0, r1, f, std::make_index_sequence<N - 1>());
+  });
+}
+
+template <class T>
+using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+
+// out[0, n) = f(ConstArrayMap(in0), ...) evaluated as Eigen array expressions (vectorised
+// transcendental functions), in parallel chunks for large n. Operands are contiguous.
+template <class T, class F, class... In>
+void map_arrays(T* out, int64_t n, F f, const In*... in) {
+  parallel_for(n, kElementwiseGrain, [&](int64_t i0, int64_t i1) {
+    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> o(out + i0, i1 - i0);
+    o = f(ConstArrayMap<T>(in + i0, i1 - i0)...);
+  });
+}
+
+// dst = src elementwise (src broadcast to dst's shape); both may be strided.
+template <Element T>
+void copy(Tensor<T>& dst, const Tensor<T>& src) {
+  if (dst.is_contiguous() && src.is_contiguous() && dst.shape() == src.shape()) {
+    const T* s = src.data();
+    T* d = dst.data();
+    parallel_for(dst.numel(), kElementwiseGrain, [&](int64_t i0, int64_t i1) {
+      std::copy(s + i0, s + i1, d + i0);
+    });
+    return;
+  }
+  const LoopNest<2> nest(dst.shape(), {dst.strides(), broadcast_strides(src, dst.shape())});
+  const std::array<T*, 2> base = {dst.data(), src.data()};
+  const int64_t grain = std::max<int64_t>(1, kElementwiseGrain / nest.inner());
+  parallel_for(nest.outer(), grain, [&](int64_t r0, int64_t r1) {
+    nest.run(base, r0, r1, [](const std::array<T*, 2>& p, const int64_t* s, int64_t n) {
+      for (int64_t i = 0; i < n; ++i) p[0][i * s[0]] = p[1][i * s[1]];
+    });
+  });
+}
+
+// dst += src elementwise, same shape, dst contiguous.
+template <Floating T>
+void accumulate(Tensor<T>& dst, const Tensor<T>& src) {
+  if (src.is_contiguous()) {
+    T* d = dst.data();
+    const T* s = src.data();
+    parallel_for(dst.numel(), kElementwiseGrain, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) d[i] += s[i];
+    });
+    return;
+  }
+  map(dst, [](T a, T b) { return a + b; }, dst, src);
+}
+
+// Sum of n contiguous values: fixed 4096-element chunks (in parallel when large), then the chunk
+// sums in order, so the result does not depend on the thread count.
+template <Floating T>
+T sum_contiguous(const T* x, int64_t n) {
+  constexpr int64_t chunk = 4096;
+  const int64_t chunks = (n + chunk - 1) / chunk;
+  if (chunks <= 1) return n ? ConstArrayMap<T>(x, n).sum() : T(0);
+  std::vector<T> partial(static_cast<size_t>(chunks));
+  parallel_for(chunks, 8, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t i0 = c * chunk, len = std::min(chunk, n - i0);
+      partial[static_cast<size_t>(c)] = ConstArrayMap<T>(x + i0, len).sum();
+    }
+  });
+  T total = 0;
+  for (T v : partial) total += v;
+  return total;
+}
+
+// A contiguous tensor seen as [outer, reduced, inner] around one dim (or a run of dims).
+struct ReduceView {
+  int64_t outer = 1, reduced = 1, inner = 1;
+  ReduceView(const Shape& shape, int first, int last) {
+    for (int d = 0; d < first; ++d) outer *= shape[d];
+    for (int d = first; d <= last; ++d) reduced *= shape[d];
+    for (int d = last + 1; d < shape.size(); ++d) inner *= shape[d];
+  }
+};
+
+// out[o, i] = sum_r x[o, r, i] for contiguous x; fixed summation order per output element.
+template <Floating T>
+void sum_reduce(const T* x, T* out, const ReduceView& v) {
+  if (v.inner == 1) {
+    parallel_for(v.outer, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(v.reduced, 1)),
+                 [&](int64_t o0, int64_t o1) {
+                   for (int64_t o = o0; o < o1; ++o)
+                     out[o] = v.reduced ? ConstArrayMap<T>(x + o * v.reduced, v.reduced).sum() : T(0);
+                 });
+    return;
+  }
+  const int64_t work = v.reduced * v.inner;
+  parallel_for(v.outer * v.inner, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(v.reduced, 1)),
+               [&](int64_t j0, int64_t j1) {
+                 // Split over (outer, inner) pairs; each row segment accumulates over r.
+                 int64_t j = j0;
+                 while (j < j1) {
+                   const int64_t o = j / v.inner, i0 = j % v.inner;
+                   const int64_t i1 = std::min(v.inner, i0 + (j1 - j));
+                   T* dst = out + o * v.inner;
+                   const T* src = x + o * work;
+                   std::fill(dst + i0, dst + i1, T(0));
+                   for (int64_t r = 0; r < v.reduced; ++r) {
+                     const T* row = src + r * v.inner;
+                     for (int64_t i = i0; i < i1; ++i) dst[i] += row[i];
+                   }
+                   j += i1 - i0;
+                 }
+               });
+}
+
+}  // namespace nabla::cpu
