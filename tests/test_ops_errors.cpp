@@ -1,0 +1,73 @@
+// Bad input to every op family throws nabla::Error naming the op and the shapes involved.
+#include <catch2/catch.hpp>
+
+#include <nabla/nabla.hpp>
+
+using namespace nabla;
+using Catch::Contains;
+
+TEST_CASE("elementwise ops reject shapes that do not broadcast", "[ops][errors]") {
+  auto a = Tensor<float>::zeros({2, 3});
+  auto b = Tensor<float>::zeros({4, 3});
+  CHECK_THROWS_WITH(add(a, b), Contains("add") && Contains("[2, 3]") && Contains("[4, 3]"));
+  CHECK_THROWS_WITH(a - b, Contains("sub"));
+  CHECK_THROWS_WITH(a * b, Contains("mul"));
+  CHECK_THROWS_WITH(a / b, Contains("div"));
+  CHECK_THROWS_WITH(pow(a, b), Contains("pow"));
+  CHECK_THROWS_WITH(maximum(a, b), Contains("maximum"));
+  CHECK_THROWS_WITH(minimum(a, b), Contains("minimum"));
+  CHECK_THROWS_WITH(gt(a, b), Contains("gt"));
+  CHECK_THROWS_WITH(where(a, a, b), Contains("where"));
+  CHECK_THROWS_WITH(masked_fill(a, Tensor<float>::zeros({2, 2}), 1.f), Contains("masked_fill"));
+  CHECK_THROWS_WITH(masked_fill(Tensor<float>::zeros({3}), a, 1.f), Contains("masked_fill") && Contains("[3]"));
+  CHECK_THROWS_WITH(clamp(a, 1.f, 0.f), Contains("clamp") && Contains("lo <= hi"));
+  Tensor<float> undefined;
+  CHECK_THROWS_WITH(exp(undefined), Contains("exp") && Contains("undefined"));
+  CHECK_THROWS_WITH(add(a, undefined), Contains("add") && Contains("undefined"));
+}
+
+TEST_CASE("reductions reject bad dims and empty inputs", "[ops][errors]") {
+  auto a = Tensor<float>::zeros({2, 3});
+  CHECK_THROWS_WITH(sum(a, 2), Contains("sum") && Contains("dim 2") && Contains("2 dims"));
+  CHECK_THROWS_WITH(sum(a, -3), Contains("sum") && Contains("dim -3"));
+  CHECK_THROWS_WITH(sum(a, {0, 0}), Contains("more than once"));
+  CHECK_THROWS_WITH(mean(a, 5), Contains("mean"));
+  CHECK_THROWS_WITH(mean(Tensor<float>::zeros({0})), Contains("mean") && Contains("empty"));
+  CHECK_THROWS_WITH(max(Tensor<float>::zeros({0, 2})), Contains("max") && Contains("empty"));
+  CHECK_THROWS_WITH(max(Tensor<float>::zeros({0, 2}), 0), Contains("max") && Contains("size 0"));
+  CHECK_THROWS_WITH(min(a, 3), Contains("min"));
+  CHECK_THROWS_WITH(softmax(a, 2), Contains("softmax"));
+  CHECK_THROWS_WITH(log_softmax(a, -3), Contains("log_softmax"));
+  // Empty tensors that are fine: sums of nothing are 0.
+  CHECK(sum(Tensor<float>::zeros({0})).item() == 0.f);
+  CHECK(sum(Tensor<float>::zeros({0, 3}), 0).to_vector() == std::vector<float>{0, 0, 0});
+}
+
+TEST_CASE("matmul checks its operands", "[ops][errors]") {
+  auto a = Tensor<float>::zeros({2, 3});
+  CHECK_THROWS_WITH(matmul(a, Tensor<float>::zeros({4, 2})),
+                    Contains("matmul") && Contains("[2, 3]") && Contains("[4, 2]"));
+  CHECK_THROWS_WITH(matmul(a, Tensor<float>::scalar(1.f)), Contains("matmul") && Contains("at least 1 dim"));
+  CHECK_THROWS_WITH(matmul(Tensor<float>::zeros({2, 2, 3}), Tensor<float>::zeros({3, 3, 4})),
+                    Contains("matmul") && Contains("broadcast"));
+}
+
+TEST_CASE("cat and stack check shapes", "[ops][errors]") {
+  auto a = Tensor<float>::zeros({2, 3});
+  CHECK_THROWS_WITH(cat({a, Tensor<float>::zeros({2, 4})}, 0),
+                    Contains("cat") && Contains("tensor 1") && Contains("[2, 4]") && Contains("[2, 3]"));
+  CHECK_THROWS_WITH(cat({a, a}, 2), Contains("cat") && Contains("dim 2"));
+  CHECK_THROWS_WITH(cat(std::vector<Tensor<float>>{}, 0), Contains("at least one"));
+  CHECK_THROWS_WITH(stack({a, Tensor<float>::zeros({3, 2})}, 0), Contains("stack") && Contains("[3, 2]"));
+  CHECK_THROWS_WITH(stack({a, a}, 3), Contains("stack"));
+}
+
+TEST_CASE("ops compute on empty tensors without touching memory", "[ops]") {
+  auto e = Tensor<float>::zeros({0, 4});
+  CHECK((e + 1.f).shape() == Shape{0, 4});
+  CHECK(sigmoid(e).numel() == 0);
+  CHECK(matmul(e, Tensor<float>::zeros({4, 2})).shape() == Shape{0, 2});
+  CHECK(matmul(Tensor<float>::zeros({2, 0}), Tensor<float>::zeros({0, 3})).to_vector() == std::vector<float>(6, 0.f));
+  CHECK(cat({e, Tensor<float>::ones({1, 4})}, 0).shape() == Shape{1, 4});
+  CHECK(softmax(e, 1).numel() == 0);
+}
