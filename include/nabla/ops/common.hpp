@@ -57,8 +57,10 @@ Tensor<T> sum_dims_keep(const Tensor<T>& x, const bool (&reduce)[Dims::kMaxDims]
 }
 
 // Reduces a gradient of a broadcast result to the shape of the operand that was broadcast.
+// Takes g by value so that an unreduced gradient passes on with its refcount at one (a leaf
+// adopts a sole-owned buffer instead of copying it).
 template <Floating T>
-Tensor<T> sum_to(const Tensor<T>& g, const Shape& shape) {
+Tensor<T> sum_to(Tensor<T> g, const Shape& shape) {
   if (g.shape() == shape) return g;
   bool reduce[Dims::kMaxDims] = {};
   const int lead = g.dim() - shape.size();

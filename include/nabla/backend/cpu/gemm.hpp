@@ -73,6 +73,18 @@ void gemm(const MatrixRef<const T>& a, const MatrixRef<const T>& b, T* c, int64_
     for (int64_t i = 0; i < m; ++i) std::fill_n(c + i * ldc, n, T(0));
     return;
   }
+  if (k == 1 && b.col_stride == 1) {
+    // An outer product (the weight gradient of a layer at batch 1): Eigen's GEMM would pack both
+    // operands for a rank-1 update; scaling rows of b is three times faster.
+    parallel_for(m, std::max<int64_t>(1, kElementwiseGrain / n), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const T s = a.data[i * a.row_stride];
+        T* row = c + i * ldc;
+        for (int64_t j = 0; j < n; ++j) row[j] = s * b.data[j];
+      }
+    });
+    return;
+  }
   const auto la = *eigen_layout(a), lb = *eigen_layout(b);
   const int threads = get_num_threads();
   if (threads <= 1 || omp_in_parallel() || m * n * k < kGemmParallelWork) {
