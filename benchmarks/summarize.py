@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""Medians across rounds of a scripts/bench.sh run, as Markdown tables with nabla/other ratios.
+
+usage: summarize.py RESULTS_DIR
+
+RESULTS_DIR holds <part>.<side>.r<round>.json files written with --benchmark_format=json:
+  overhead.nabla / overhead.torch               time per iteration (ns)
+  gemm-{small,large}.nabla                      nabla_gemm, nabla_matmul, openblas_sgemm (OpenBLAS
+                                                as the environment configures it), GFLOP/s
+  gemm-{small,large}.openblas-unset             openblas_sgemm with OPENBLAS_CORETYPE and
+                                                OPENBLAS_L2_SIZE unset
+  gemm-{small,large}.torch                      torch_mm
+Standard library only.
+"""
+import json
+import os
+import re
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+FILE_RE = re.compile(r"^(?P<part>[\w-]+)\.(?P<side>[\w-]+)\.r(?P<round>\d+)\.json$")
+SPREAD_WARNING = 0.10
+DISTURBED = 0.05  # other processes used more than 5 % of the machine's CPU during a program
+MIN_CLEAN = 3
+
+
+def disturbance(results, stem):
+    """The share of the machine's CPU that other processes used while this program ran, or None."""
+    try:
+        lines = (results / f"{stem}.stat").read_text().splitlines()
+        begin, end = ([int(x) for x in line.split()[1:9]] for line in lines[:2])
+        elapsed, user, system = (float(x) for x in (results / f"{stem}.time").read_text().split()[-3:])
+    except (OSError, ValueError):
+        return None
+    d = [e - b for b, e in zip(begin, end)]
+    busy = (d[0] + d[1] + d[2] + d[5] + d[6]) / os.sysconf("SC_CLK_TCK")
+    machine = elapsed * (os.cpu_count() or 1)
+    return max(busy - user - system, 0.0) / machine if machine > 0 else None
+
+
+def load(results):
+    """series[(name, config)] -> [(value, disturbed)] across rounds; context[(part, side)] -> a JSON
+    context; disturbed[stem] -> the share of the CPU other processes used during that program."""
+    series = defaultdict(list)
+    context = {}
+    disturbed = {}
+    rounds = set()
+    for path in sorted(results.glob("*.json"), key=lambda p: (not p.name.startswith("overhead"), p.name)):
+        m = FILE_RE.match(path.name)
+        if not m:
+            continue
+        rounds.add(int(m["round"]))
+        data = json.loads(path.read_text())
+        context.setdefault((m["part"].split("-")[0], m["side"]), data.get("context", {}))
+        config = "unset" if m["side"] == "openblas-unset" else "env"
+        share = disturbance(results, path.stem)
+        disturbed[path.stem] = share
+        noisy = share is not None and share > DISTURBED
+        for b in data.get("benchmarks", []):
+            if b.get("run_type", "iteration") != "iteration" or b.get("error_occurred"):
+                continue
+            name = b["name"].removesuffix("/real_time")
+            if "GFLOPs" in b:
+                value = float(b["GFLOPs"])
+            else:
+                value = float(b["real_time"]) * TO_NS[b.get("time_unit", "ns")]
+            series[(name, config)].append((value, noisy))
+    return series, context, disturbed, sorted(rounds)
+
+
+def values(series, key):
+    """The values to take the median of: the undisturbed rounds when there are at least
+    MIN_CLEAN of them (or all rounds were clean), else every round; and whether it fell back."""
+    entries = series.get(key, [])
+    clean = [v for v, noisy in entries if not noisy]
+    if len(clean) >= MIN_CLEAN or len(clean) == len(entries):
+        return clean, False
+    return [v for v, _ in entries], True
+
+
+FELL_BACK = set()
+
+
+def median(series, key):
+    chosen, fell_back = values(series, key)
+    if fell_back:
+        FELL_BACK.add(key)
+    return statistics.median(chosen) if chosen else None
+
+
+def fmt(value, digits=1):
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def ratio(a, b, digits=2):
+    return "—" if a is None or b is None else f"{a / b:.{digits}f}"
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if i else ":---" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def gemm_section(series, context, out):
+    keys = {name for name, _ in series if re.match(r"^(nabla_gemm|nabla_matmul|openblas_sgemm|torch_mm)/", name)}
+    if not keys:
+        return
+    shapes = sorted({tuple(int(x) for x in re.match(r"^\w+/(\d+)/threads:(\d+)$", k).groups()) for k in keys})
+    env_ctx = context.get(("gemm", "nabla"), {})
+    unset_ctx = context.get(("gemm", "openblas-unset"), {})
+    env_name = f"OpenBLAS env ({env_ctx.get('openblas_corename', '?')})"
+    unset_name = f"OpenBLAS own detection ({unset_ctx.get('openblas_corename', '?')})"
+    rows = []
+    for n, t in shapes:
+        k = f"{n}/threads:{t}"
+        g = median(series, (f"nabla_gemm/{k}", "env"))
+        mm = median(series, (f"nabla_matmul/{k}", "env"))
+        ob_env = median(series, (f"openblas_sgemm/{k}", "env"))
+        ob_own = median(series, (f"openblas_sgemm/{k}", "unset"))
+        tm = median(series, (f"torch_mm/{k}", "env"))
+        best = max((v for v in (ob_env, ob_own) if v is not None), default=None)
+        rows.append([str(n), str(t), fmt(g), fmt(mm), fmt(ob_env), fmt(ob_own), fmt(tm), ratio(g, ob_env),
+                     ratio(g, ob_own), ratio(g, best), ratio(mm, g), ratio(g, tm)])
+    out.append("### sgemm C = A·B, square float, GFLOP/s (median across rounds; higher is better)\n")
+    out.append(f"OPENBLAS_CORETYPE={env_ctx.get('OPENBLAS_CORETYPE', '?')}, "
+               f"OPENBLAS_L2_SIZE={env_ctx.get('OPENBLAS_L2_SIZE', '?')} in the environment; "
+               f"the 'own detection' column unsets both. torch::mm calls the same OpenBLAS, as configured by the environment.\n")
+    out.append(table(["n", "threads", "nabla gemm", "nabla::matmul", env_name, unset_name, "torch::mm",
+                      "nabla / OpenBLAS env", "nabla / OpenBLAS own", "nabla / best OpenBLAS",
+                      "matmul / gemm", "nabla / torch"], rows))
+    out.append("")
+    for t in sorted({t for _, t in shapes}):
+        g = median(series, (f"nabla_gemm/1024/threads:{t}", "env"))
+        best = max((v for v in (median(series, (f"openblas_sgemm/1024/threads:{t}", c)) for c in ("env", "unset"))
+                    if v is not None), default=None)
+        if g is not None and best is not None:
+            verdict = "met" if g / best >= 0.85 else "MISSED"
+            out.append(f"- target sgemm n=1024, {t} thread(s): nabla ≥ 85 % of the best OpenBLAS: "
+                       f"{100 * g / best:.0f} % — {verdict}")
+    out.append("")
+
+
+def overhead_section(series, out):
+    names = [name for name, config in series if re.match(r"^(sigmoid_add|mlp)/", name)]
+    if not names:
+        return
+    rows = []
+    for name in names:
+        case, _, threads = name.rpartition("/threads:")
+        nb = median(series, (name, "env"))
+        tb = median(series, ("torch_" + name, "env"))
+        rows.append([case, threads, fmt(nb, 0), fmt(tb, 0), ratio(nb, tb, 3), ratio(tb, nb, 1)])
+    out.append("### Autograd overhead at batch 1, ns per iteration (median across rounds; lower is better)\n")
+    out.append(table(["benchmark", "threads", "nabla ns", "libtorch ns", "nabla / torch (time)",
+                      "speed-up (torch / nabla)"], rows))
+    out.append("")
+    for t in ("1", "2"):
+        nb = median(series, (f"sigmoid_add/fwd_bwd/threads:{t}", "env"))
+        tb = median(series, (f"torch_sigmoid_add/fwd_bwd/threads:{t}", "env"))
+        if nb is not None and tb is not None:
+            verdict = "met" if tb / nb >= 3 else "MISSED"
+            out.append(f"- target sigmoid(x + b) forward+backward, {t} thread(s): ≥ 3× faster than libtorch: "
+                       f"{tb / nb:.1f}× — {verdict}")
+    out.append("")
+
+
+def load_section(rounds, series, disturbed, out):
+    out.append(f"Rounds: {len(rounds)}. Medians are over the rounds in which other processes used under "
+               f"{100 * DISTURBED:.0f} % of the CPU, when at least {MIN_CLEAN} such rounds exist.")
+    noisy_runs = sorted(stem for stem, share in disturbed.items() if share is not None and share > DISTURBED)
+    if noisy_runs:
+        out.append(f"Programs that shared the machine ({len(noisy_runs)} of {len(disturbed)}): "
+                   + ", ".join(f"{stem} ({100 * disturbed[stem]:.0f} %)" for stem in noisy_runs) + ".")
+    if FELL_BACK:
+        shown = sorted(f"{n}{' [unset]' if c == 'unset' else ''}" for n, c in FELL_BACK)
+        out.append(f"Too few undisturbed rounds, so the median is over all rounds, for {len(shown)} of "
+                   f"{len(series)} benchmarks: " + ", ".join(shown[:12]) + (", …" if len(shown) > 12 else "") + ".")
+    spread = []
+    for key in series:
+        chosen, _ = values(series, key)
+        if len(chosen) > 1:
+            med = statistics.median(chosen)
+            if med and (max(chosen) - min(chosen)) / med > SPREAD_WARNING:
+                name, config = key
+                spread.append(f"{name}{' [unset]' if config == 'unset' else ''} "
+                              f"({100 * (max(chosen) - min(chosen)) / med:.0f} %)")
+    if spread:
+        out.append(f"Spread (max − min) / median above {100 * SPREAD_WARNING:.0f} % among those rounds: "
+                   + ", ".join(spread) + ".")
+    out.append("")
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    results = Path(sys.argv[1])
+    series, context, disturbed, rounds = load(results)
+    if not series:
+        sys.exit(f"summarize.py: no benchmark results in {results}")
+    out = []
+    machine = results / "machine.txt"
+    if machine.exists():
+        out.append("```\n" + machine.read_text().strip() + "\n```\n")
+    overhead_section(series, out)
+    gemm_section(series, context, out)
+    load_section(rounds, series, disturbed, out)
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
