@@ -138,12 +138,13 @@ template <Element T>
 class Saved {
  public:
   Saved() = default;
-  explicit Saved(const Tensor<T>& t) : tensor_(t), version_(t.version()) {}
+  explicit Saved(const Tensor<T>& t) : tensor_(t), version_(t.defined() ? t.version() : 0) {}
   // An op's own output is saved detached, so that the node does not own itself.
   static Saved output(const Tensor<T>& t) { return Saved(t.detach()); }
 
+  // An undefined tensor (an optional input that was not given) comes back undefined.
   const Tensor<T>& get(const Node<T>& node) const {
-    NABLA_CHECK(tensor_.version() == version_, "backward of '", node.name(),
+    NABLA_CHECK(!tensor_.defined() || tensor_.version() == version_, "backward of '", node.name(),
                 "': a tensor it saved (shape ", tensor_.shape(),
                 ") was modified in place after the forward pass (version ", tensor_.version(),
                 ", saved at version ", version_, "); use an out-of-place op or clone() it first");

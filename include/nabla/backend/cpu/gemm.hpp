@@ -50,27 +50,33 @@ void with_map(const MatrixRef<const T>& m, Layout layout, int64_t ld, F&& f) {
   else f(ConstMatMap<T, Eigen::ColMajor>(m.data, m.rows, m.cols, Eigen::OuterStride<>(ld)));
 }
 
-// C[r0:r1, c0:c1] = A[r0:r1, :] * B[:, c0:c1], single-threaded Eigen.
+// C[r0:r1, c0:c1] (+)= A[r0:r1, :] * B[:, c0:c1], single-threaded Eigen.
 template <class T>
 void gemm_block(const MatrixRef<const T>& a, std::pair<Layout, int64_t> la, const MatrixRef<const T>& b,
-                std::pair<Layout, int64_t> lb, T* c, int64_t ldc, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+                std::pair<Layout, int64_t> lb, T* c, int64_t ldc, bool accumulate, int64_t r0, int64_t r1,
+                int64_t c0, int64_t c1) {
   MatrixRef<const T> ab{a.data + r0 * a.row_stride, r1 - r0, a.cols, a.row_stride, a.col_stride};
   MatrixRef<const T> bb{b.data + c0 * b.col_stride, b.rows, c1 - c0, b.row_stride, b.col_stride};
   Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>> cm(
       c + r0 * ldc + c0, r1 - r0, c1 - c0, Eigen::OuterStride<>(ldc));
   with_map<T>(ab, la.first, la.second, [&](const auto& am) {
-    with_map<T>(bb, lb.first, lb.second, [&](const auto& bm) { cm.noalias() = am * bm; });
+    with_map<T>(bb, lb.first, lb.second, [&](const auto& bm) {
+      if (accumulate) cm.noalias() += am * bm;
+      else cm.noalias() = am * bm;
+    });
   });
 }
 }  // namespace detail
 
-// C (row-major, leading dimension ldc) = A * B. Both operands must have an eigen_layout.
+// C (row-major, leading dimension ldc) = A * B, or += with accumulate. Both operands must have
+// an eigen_layout.
 template <class T>
-void gemm(const MatrixRef<const T>& a, const MatrixRef<const T>& b, T* c, int64_t ldc) {
+void gemm(const MatrixRef<const T>& a, const MatrixRef<const T>& b, T* c, int64_t ldc, bool accumulate = false) {
   const int64_t m = a.rows, n = b.cols, k = a.cols;
   if (m == 0 || n == 0) return;
   if (k == 0) {
-    for (int64_t i = 0; i < m; ++i) std::fill_n(c + i * ldc, n, T(0));
+    if (!accumulate)
+      for (int64_t i = 0; i < m; ++i) std::fill_n(c + i * ldc, n, T(0));
     return;
   }
   if (k == 1 && b.col_stride == 1) {
@@ -80,7 +86,10 @@ void gemm(const MatrixRef<const T>& a, const MatrixRef<const T>& b, T* c, int64_
       for (int64_t i = i0; i < i1; ++i) {
         const T s = a.data[i * a.row_stride];
         T* row = c + i * ldc;
-        for (int64_t j = 0; j < n; ++j) row[j] = s * b.data[j];
+        if (accumulate)
+          for (int64_t j = 0; j < n; ++j) row[j] += s * b.data[j];
+        else
+          for (int64_t j = 0; j < n; ++j) row[j] = s * b.data[j];
       }
     });
     return;
@@ -88,7 +97,7 @@ void gemm(const MatrixRef<const T>& a, const MatrixRef<const T>& b, T* c, int64_
   const auto la = *eigen_layout(a), lb = *eigen_layout(b);
   const int threads = get_num_threads();
   if (threads <= 1 || omp_in_parallel() || m * n * k < kGemmParallelWork) {
-    detail::gemm_block(a, la, b, lb, c, ldc, 0, m, 0, n);
+    detail::gemm_block(a, la, b, lb, c, ldc, accumulate, 0, m, 0, n);
     return;
   }
   // One block per thread along the longer side of C, block edges on multiples of 16.
@@ -100,8 +109,8 @@ void gemm(const MatrixRef<const T>& a, const MatrixRef<const T>& b, T* c, int64_
     const int64_t lo = (extent * p / parts) / 16 * 16;
     const int64_t hi = p + 1 == parts ? extent : (extent * (p + 1) / parts) / 16 * 16;
     if (lo >= hi) continue;
-    if (split_cols) detail::gemm_block(a, la, b, lb, c, ldc, 0, m, lo, hi);
-    else detail::gemm_block(a, la, b, lb, c, ldc, lo, hi, 0, n);
+    if (split_cols) detail::gemm_block(a, la, b, lb, c, ldc, accumulate, 0, m, lo, hi);
+    else detail::gemm_block(a, la, b, lb, c, ldc, accumulate, lo, hi, 0, n);
   }
 }
 

@@ -36,29 +36,38 @@ namespace cpu {
 // Elementwise work below this many elements runs on one thread.
 inline constexpr int64_t kElementwiseGrain = 32768;
 
-// Calls f(begin, end) over [0, n) split into contiguous chunks, one per thread. The split depends
-// only on n and the thread count, so results are reproducible for a given thread count.
+// How many chunks parallel_chunks would use for n items with at least `grain` items each.
+inline int chunk_count(int64_t n, int64_t grain) {
+  if (omp_in_parallel()) return 1;
+  return static_cast<int>(std::clamp<int64_t>(n / std::max<int64_t>(grain, 1), 1, get_num_threads()));
+}
+
+// Calls f(chunk, begin, end) over [0, n) split into `chunks` contiguous ranges, one per thread.
+// The split depends only on n and chunks, so results are reproducible for a given thread count.
 template <class F>
-void parallel_for(int64_t n, int64_t grain, F&& f) {
+void parallel_chunks(int64_t n, int chunks, F&& f) {
   if (n <= 0) return;
-  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), n / std::max<int64_t>(grain, 1)));
-  if (threads <= 1 || omp_in_parallel()) {
-    f(int64_t{0}, n);
+  if (chunks <= 1) {
+    f(0, int64_t{0}, n);
     return;
   }
   std::exception_ptr error;
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t begin = n * t / nt, end = n * (t + 1) / nt;
+#pragma omp parallel for num_threads(chunks) schedule(static, 1)
+  for (int t = 0; t < chunks; ++t) {
     try {
-      f(begin, end);
+      f(t, n * t / chunks, n * (t + 1) / chunks);
     } catch (...) {
 #pragma omp critical(nabla_parallel_error)
       if (!error) error = std::current_exception();
     }
   }
   if (error) std::rethrow_exception(error);
+}
+
+// Calls f(begin, end) over [0, n); below 2 * grain items it runs inline on the caller.
+template <class F>
+void parallel_for(int64_t n, int64_t grain, F&& f) {
+  parallel_chunks(n, chunk_count(n, grain), [&](int, int64_t begin, int64_t end) { f(begin, end); });
 }
 
 }  // namespace cpu

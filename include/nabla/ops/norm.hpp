@@ -1,0 +1,242 @@
+#pragma once
+// layer_norm and batch_norm, each fused: one pass for the statistics, one for the output, and a
+// closed-form backward (no graph of elementwise ops).
+#include <cmath>
+#include <vector>
+
+#include "nabla/ops/common.hpp"
+
+namespace nabla {
+
+namespace detail {
+// The shared backward of a normalisation over groups of `m` values: with xhat the normalised
+// input, gxhat = g * w, gx = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)).
+template <Floating T>
+T mean_of(const T* p, int64_t n) {
+  return n ? cpu::ConstArrayMap<T>(p, n).sum() / static_cast<T>(n) : T(0);
+}
+}  // namespace detail
+
+// Normalises over the trailing dims given by normalized_shape, then scales by weight and shifts
+// by bias (both of normalized_shape, or undefined).
+template <Floating T>
+Tensor<T> layer_norm(const Tensor<T>& x, const Shape& normalized_shape, const Tensor<T>& weight = {},
+                     const Tensor<T>& bias = {}, double eps = 1e-5) {
+  detail::check_operand(x, "layer_norm");
+  const int nd = normalized_shape.size();
+  bool ok = nd >= 1 && nd <= x.dim();
+  for (int i = 0; ok && i < nd; ++i) ok = x.shape()[x.dim() - nd + i] == normalized_shape[i];
+  NABLA_CHECK(ok, "layer_norm: input of shape ", x.shape(), " does not end with normalized_shape ",
+              normalized_shape);
+  NABLA_CHECK(!weight.defined() || weight.shape() == normalized_shape, "layer_norm: weight has shape ",
+              weight.defined() ? weight.shape() : Shape{}, ", expected ", normalized_shape);
+  NABLA_CHECK(!bias.defined() || bias.shape() == normalized_shape, "layer_norm: bias has shape ",
+              bias.defined() ? bias.shape() : Shape{}, ", expected ", normalized_shape);
+  NABLA_CHECK(eps >= 0, "layer_norm: eps must be non-negative, got ", eps);
+  const int64_t m = normalized_shape.numel(), rows = m ? x.numel() / m : 0;
+  const Tensor<T> xc = detail::contiguous_or_self(x);
+  const Tensor<T> wc = weight.defined() ? detail::contiguous_or_self(weight) : Tensor<T>();
+  const Tensor<T> bc = bias.defined() ? detail::contiguous_or_self(bias) : Tensor<T>();
+  Tensor<T> out = Tensor<T>::empty(x.shape());
+  Tensor<T> xhat = Tensor<T>::empty(x.shape());
+  Tensor<T> rstd = Tensor<T>::empty({rows});
+  const T* px = xc.data();
+  T *po = out.data(), *ph = xhat.data(), *pr = rstd.data();
+  const T* pw = wc.defined() ? wc.data() : nullptr;
+  const T* pb = bc.defined() ? bc.data() : nullptr;
+  cpu::parallel_for(rows, std::max<int64_t>(1, cpu::kElementwiseGrain / std::max<int64_t>(m, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* xr = px + r * m;
+      const T mean = detail::mean_of(xr, m);
+      T var = 0;
+      for (int64_t i = 0; i < m; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+      var /= static_cast<T>(m);
+      const T inv = T(1) / std::sqrt(var + static_cast<T>(eps));
+      pr[r] = inv;
+      for (int64_t i = 0; i < m; ++i) {
+        const T h = (xr[i] - mean) * inv;
+        ph[r * m + i] = h;
+        po[r * m + i] = (pw ? h * pw[i] : h) + (pb ? pb[i] : T(0));
+      }
+    }
+  });
+  const bool affine_w = weight.defined(), affine_b = bias.defined();
+  std::vector<const Tensor<T>*> inputs{&x};
+  if (affine_w) inputs.push_back(&weight);
+  if (affine_b) inputs.push_back(&bias);
+  bool any = false;
+  for (const Tensor<T>* t : inputs) any = any || t->requires_grad();
+  if (any && grad_enabled()) {
+    record("layer_norm", out, std::span<const Tensor<T>* const>(inputs),
+           [xhat, rstd, sw = Saved<T>(wc), nshape = normalized_shape, m, rows, affine_w, affine_b](Node<T>& n, const Tensor<T>& g_in) {
+             const Tensor<T> g = detail::contiguous_or_self(g_in);
+             const T* pg = g.data();
+             const T* ph = xhat.data();
+             const T* pw = affine_w ? sw.get(n).data() : nullptr;
+             if (n.needs_grad(0)) {
+               Tensor<T> gx = Tensor<T>::empty(g.shape());
+               T* out = gx.data();
+               cpu::parallel_for(rows, std::max<int64_t>(1, cpu::kElementwiseGrain / std::max<int64_t>(m, 1)),
+                                 [&](int64_t r0, int64_t r1) {
+                                   for (int64_t r = r0; r < r1; ++r) {
+                                     const T* gr = pg + r * m;
+                                     const T* hr = ph + r * m;
+                                     T s1 = 0, s2 = 0;
+                                     for (int64_t i = 0; i < m; ++i) {
+                                       const T gh = pw ? gr[i] * pw[i] : gr[i];
+                                       s1 += gh;
+                                       s2 += gh * hr[i];
+                                     }
+                                     s1 /= static_cast<T>(m);
+                                     s2 /= static_cast<T>(m);
+                                     const T inv = rstd.data()[r];
+                                     for (int64_t i = 0; i < m; ++i) {
+                                       const T gh = pw ? gr[i] * pw[i] : gr[i];
+                                       out[r * m + i] = inv * (gh - s1 - hr[i] * s2);
+                                     }
+                                   }
+                                 });
+               n.send(0, std::move(gx));
+             }
+             int slot = 1;
+             if (affine_w) {
+               if (n.needs_grad(slot)) {
+                 Tensor<T> gw = Tensor<T>::zeros(nshape);
+                 T* o = gw.data();
+                 for (int64_t r = 0; r < rows; ++r)
+                   for (int64_t i = 0; i < m; ++i) o[i] += pg[r * m + i] * ph[r * m + i];
+                 n.send(slot, std::move(gw));
+               }
+               ++slot;
+             }
+             if (affine_b && n.needs_grad(slot)) {
+               Tensor<T> gb = Tensor<T>::empty(nshape);
+               cpu::sum_reduce(pg, gb.data(), cpu::ReduceView(Shape{rows, m}, 0, 0));
+               n.send(slot, std::move(gb));
+             }
+           });
+  }
+  return out;
+}
+
+// Batch normalisation over dim 1 of x [N, C] or [N, C, *]. In training the batch statistics
+// normalise and the running ones are updated in place (momentum, unbiased variance, as PyTorch);
+// otherwise the running statistics normalise. Either running tensor may be undefined.
+template <Floating T>
+Tensor<T> batch_norm(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> running_var, const Tensor<T>& weight,
+                     const Tensor<T>& bias, bool training, double momentum = 0.1, double eps = 1e-5) {
+  detail::check_operand(x, "batch_norm");
+  NABLA_CHECK(x.dim() >= 2, "batch_norm: expected input [N, C] or [N, C, ...], got shape ", x.shape());
+  const int64_t n = x.shape()[0], c = x.shape()[1], s = x.numel() / std::max<int64_t>(n * c, 1);
+  auto check_vec = [&](const Tensor<T>& t, const char* what) {
+    NABLA_CHECK(!t.defined() || (t.dim() == 1 && t.shape()[0] == c), "batch_norm: ", what, " has shape ",
+                t.defined() ? t.shape() : Shape{}, ", expected [", c, "] for input of shape ", x.shape());
+  };
+  check_vec(running_mean, "running_mean");
+  check_vec(running_var, "running_var");
+  check_vec(weight, "weight");
+  check_vec(bias, "bias");
+  const bool use_batch = training || !running_mean.defined() || !running_var.defined();
+  const int64_t count = n * s;
+  NABLA_CHECK(!use_batch || count > 1, "batch_norm: expected more than 1 value per channel when training, got input of shape ",
+              x.shape());
+  const Tensor<T> xc = detail::contiguous_or_self(x);
+  const Tensor<T> wc = weight.defined() ? detail::contiguous_or_self(weight) : Tensor<T>();
+  const Tensor<T> bc = bias.defined() ? detail::contiguous_or_self(bias) : Tensor<T>();
+  Tensor<T> out = Tensor<T>::empty(x.shape());
+  Tensor<T> xhat = Tensor<T>::empty(x.shape());
+  Tensor<T> rstd = Tensor<T>::empty({c});
+  const T* px = xc.data();
+  T *po = out.data(), *ph = xhat.data(), *pr = rstd.data();
+  const T* pw = wc.defined() ? wc.data() : nullptr;
+  const T* pb = bc.defined() ? bc.data() : nullptr;
+  T* rm = running_mean.defined() ? running_mean.data() : nullptr;
+  T* rv = running_var.defined() ? running_var.data() : nullptr;
+  cpu::parallel_for(c, std::max<int64_t>(1, cpu::kElementwiseGrain / std::max<int64_t>(count, 1)), [&](int64_t c0, int64_t c1) {
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      T mean, var;
+      if (use_batch) {
+        T sum = 0;
+        for (int64_t i = 0; i < n; ++i) sum += cpu::ConstArrayMap<T>(px + (i * c + ch) * s, s).sum();
+        mean = sum / static_cast<T>(count);
+        T sq = 0;
+        for (int64_t i = 0; i < n; ++i)
+          sq += (cpu::ConstArrayMap<T>(px + (i * c + ch) * s, s) - mean).square().sum();
+        var = sq / static_cast<T>(count);
+        if (training && rm) rm[ch] = static_cast<T>((1 - momentum) * rm[ch] + momentum * mean);
+        if (training && rv)
+          rv[ch] = static_cast<T>((1 - momentum) * rv[ch] + momentum * var * static_cast<T>(count) / static_cast<T>(count - 1));
+      } else {
+        mean = rm[ch];
+        var = rv[ch];
+      }
+      const T inv = T(1) / std::sqrt(var + static_cast<T>(eps));
+      pr[ch] = inv;
+      const T scale = pw ? pw[ch] : T(1), shift = pb ? pb[ch] : T(0);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t base = (i * c + ch) * s;
+        for (int64_t k = 0; k < s; ++k) {
+          const T h = (px[base + k] - mean) * inv;
+          ph[base + k] = h;
+          po[base + k] = h * scale + shift;
+        }
+      }
+    }
+  });
+  if (training) {
+    if (running_mean.defined()) running_mean.impl()->storage->bump_version();
+    if (running_var.defined()) running_var.impl()->storage->bump_version();
+  }
+  const bool affine_w = weight.defined(), affine_b = bias.defined();
+  std::vector<const Tensor<T>*> inputs{&x};
+  if (affine_w) inputs.push_back(&weight);
+  if (affine_b) inputs.push_back(&bias);
+  bool any = false;
+  for (const Tensor<T>* t : inputs) any = any || t->requires_grad();
+  if (any && grad_enabled()) {
+    record("batch_norm", out, std::span<const Tensor<T>* const>(inputs),
+           [xhat, rstd, sw = Saved<T>(wc), n, c, s, use_batch, affine_w, affine_b](Node<T>& node, const Tensor<T>& g_in) {
+             const Tensor<T> g = detail::contiguous_or_self(g_in);
+             const T* pg = g.data();
+             const T* ph = xhat.data();
+             const T* pw = affine_w ? sw.get(node).data() : nullptr;
+             const int64_t count = n * s;
+             // Per channel: sum(g) and sum(g * xhat), used by every gradient.
+             std::vector<T> sum_g(static_cast<size_t>(c)), sum_gh(static_cast<size_t>(c));
+             for (int64_t ch = 0; ch < c; ++ch) {
+               T a = 0, b = 0;
+               for (int64_t i = 0; i < n; ++i) {
+                 const int64_t base = (i * c + ch) * s;
+                 a += cpu::ConstArrayMap<T>(pg + base, s).sum();
+                 b += (cpu::ConstArrayMap<T>(pg + base, s) * cpu::ConstArrayMap<T>(ph + base, s)).sum();
+               }
+               sum_g[static_cast<size_t>(ch)] = a;
+               sum_gh[static_cast<size_t>(ch)] = b;
+             }
+             if (node.needs_grad(0)) {
+               Tensor<T> gx = Tensor<T>::empty(g.shape());
+               T* o = gx.data();
+               for (int64_t ch = 0; ch < c; ++ch) {
+                 const T k = (pw ? pw[ch] : T(1)) * rstd.data()[ch];
+                 const T mg = sum_g[static_cast<size_t>(ch)] / static_cast<T>(count);
+                 const T mgh = sum_gh[static_cast<size_t>(ch)] / static_cast<T>(count);
+                 for (int64_t i = 0; i < n; ++i) {
+                   const int64_t base = (i * c + ch) * s;
+                   for (int64_t j = 0; j < s; ++j)
+                     o[base + j] = use_batch ? k * (pg[base + j] - mg - ph[base + j] * mgh) : k * pg[base + j];
+                 }
+               }
+               node.send(0, std::move(gx));
+             }
+             int slot = 1;
+             if (affine_w) {
+               if (node.needs_grad(slot)) node.send(slot, Tensor<T>::from(std::span<const T>(sum_gh), {c}));
+               ++slot;
+             }
+             if (affine_b && node.needs_grad(slot)) node.send(slot, Tensor<T>::from(std::span<const T>(sum_g), {c}));
+           });
+  }
+  return out;
+}
+
+}  // namespace nabla

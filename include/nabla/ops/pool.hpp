@@ -1,0 +1,122 @@
+#pragma once
+// max_pool2d (the backward routes each gradient to the input that won) and nearest-neighbour
+// upsampling by an integer factor.
+#include <limits>
+
+#include "nabla/ops/elementwise.hpp"
+
+namespace nabla {
+
+// x [N, C, H, W]; kernel, stride (0 = kernel) and padding (at most half the kernel, as PyTorch).
+template <Floating T>
+Tensor<T> max_pool2d(const Tensor<T>& x, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride = {0, 0},
+                     std::array<int64_t, 2> padding = {0, 0}) {
+  detail::check_operand(x, "max_pool2d");
+  NABLA_CHECK(x.dim() == 4, "max_pool2d: expected input [N, C, H, W], got shape ", x.shape());
+  for (int i = 0; i < 2; ++i) {
+    if (stride[i] == 0) stride[i] = kernel[i];
+    NABLA_CHECK(kernel[i] >= 1 && stride[i] >= 1, "max_pool2d: kernel and stride must be positive, got kernel ",
+                kernel[i], " stride ", stride[i]);
+    NABLA_CHECK(padding[i] >= 0 && padding[i] * 2 <= kernel[i], "max_pool2d: padding ", padding[i],
+                " must be between 0 and half the kernel size ", kernel[i]);
+  }
+  const int64_t n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], w = x.shape()[3];
+  NABLA_CHECK(h + 2 * padding[0] >= kernel[0] && w + 2 * padding[1] >= kernel[1], "max_pool2d: kernel ", kernel[0],
+              "x", kernel[1], " is larger than the padded input (input shape ", x.shape(), ")");
+  const int64_t oh = (h + 2 * padding[0] - kernel[0]) / stride[0] + 1, ow = (w + 2 * padding[1] - kernel[1]) / stride[1] + 1;
+  const Tensor<T> xc = detail::contiguous_or_self(x);
+  Tensor<T> out = Tensor<T>::empty({n, c, oh, ow});
+  Tensor<int64_t> argmax = Tensor<int64_t>::empty({n, c, oh, ow});
+  const T* px = xc.data();
+  T* po = out.data();
+  int64_t* pa = argmax.data();
+  cpu::parallel_for(n * c, std::max<int64_t>(1, cpu::kElementwiseGrain / (h * w + 1)), [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      const T* in = px + plane * h * w;
+      for (int64_t oy = 0; oy < oh; ++oy)
+        for (int64_t ox = 0; ox < ow; ++ox) {
+          T best = -std::numeric_limits<T>::infinity();
+          int64_t where = -1;
+          for (int64_t ky = 0; ky < kernel[0]; ++ky) {
+            const int64_t iy = oy * stride[0] - padding[0] + ky;
+            if (iy < 0 || iy >= h) continue;
+            for (int64_t kx = 0; kx < kernel[1]; ++kx) {
+              const int64_t ix = ox * stride[1] - padding[1] + kx;
+              if (ix < 0 || ix >= w) continue;
+              const T v = in[iy * w + ix];
+              if (where < 0 || v > best || std::isnan(v)) {
+                best = v;
+                where = iy * w + ix;
+                if (std::isnan(v)) ky = kernel[0], kx = kernel[1];
+              }
+            }
+          }
+          const int64_t o = (plane * oh + oy) * ow + ox;
+          po[o] = best;
+          pa[o] = where;
+        }
+    }
+  });
+  if (needs_graph(x))
+    record("max_pool2d", out, {&x}, [argmax, shape = x.shape()](Node<T>& node, const Tensor<T>& g_in) {
+      const Tensor<T> g = detail::contiguous_or_self(g_in);
+      Tensor<T> gx = Tensor<T>::zeros(shape);
+      const int64_t planes = shape[0] * shape[1], in_plane = shape[2] * shape[3];
+      const int64_t out_plane = g.numel() / std::max<int64_t>(planes, 1);
+      for (int64_t plane = 0; plane < planes; ++plane)
+        for (int64_t o = 0; o < out_plane; ++o)
+          gx.data()[plane * in_plane + argmax.data()[plane * out_plane + o]] += g.data()[plane * out_plane + o];
+      node.send(0, std::move(gx));
+    });
+  return out;
+}
+
+// x [N, C, H, W] -> [N, C, H * scale, W * scale], each pixel repeated.
+template <Floating T>
+Tensor<T> upsample_nearest2d(const Tensor<T>& x, int64_t scale) {
+  detail::check_operand(x, "upsample_nearest2d");
+  NABLA_CHECK(x.dim() == 4, "upsample_nearest2d: expected input [N, C, H, W], got shape ", x.shape());
+  NABLA_CHECK(scale >= 1, "upsample_nearest2d: scale factor must be a positive integer, got ", scale);
+  const int64_t planes = x.shape()[0] * x.shape()[1], h = x.shape()[2], w = x.shape()[3];
+  const Tensor<T> xc = detail::contiguous_or_self(x);
+  Tensor<T> out = Tensor<T>::empty({x.shape()[0], x.shape()[1], h * scale, w * scale});
+  const T* px = xc.data();
+  T* po = out.data();
+  const int64_t ow = w * scale;
+  cpu::parallel_for(planes, std::max<int64_t>(1, cpu::kElementwiseGrain / (h * w * scale * scale + 1)), [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane)
+      for (int64_t y = 0; y < h * scale; ++y) {
+        const T* in = px + (plane * h + y / scale) * w;
+        T* o = po + (plane * h * scale + y) * ow;
+        for (int64_t xo = 0; xo < ow; ++xo) o[xo] = in[xo / scale];
+      }
+  });
+  if (needs_graph(x))
+    record("upsample_nearest2d", out, {&x}, [shape = x.shape(), scale](Node<T>& node, const Tensor<T>& g_in) {
+      const Tensor<T> g = detail::contiguous_or_self(g_in);
+      Tensor<T> gx = Tensor<T>::zeros(shape);
+      const int64_t planes = shape[0] * shape[1], h = shape[2], w = shape[3], ow = w * scale;
+      for (int64_t plane = 0; plane < planes; ++plane)
+        for (int64_t y = 0; y < h * scale; ++y) {
+          T* dst = gx.data() + (plane * h + y / scale) * w;
+          const T* src = g.data() + (plane * h * scale + y) * ow;
+          for (int64_t xo = 0; xo < ow; ++xo) dst[xo / scale] += src[xo];
+        }
+      node.send(0, std::move(gx));
+    });
+  return out;
+}
+
+// Zeroes each element with probability p in [0, 1) and scales the rest by 1 / (1 - p) when
+// training; the identity otherwise.
+template <Floating T>
+Tensor<T> dropout(const Tensor<T>& x, double p, bool training, Generator& gen = default_generator()) {
+  detail::check_operand(x, "dropout");
+  NABLA_CHECK(p >= 0 && p < 1, "dropout: probability must be in [0, 1), got ", p);
+  if (!training || p == 0) return x;
+  Tensor<T> mask = Tensor<T>::bernoulli(x.shape(), 1 - p, gen);
+  mask.mul_(static_cast<T>(1 / (1 - p)));
+  return mul(x, mask);
+}
+
+}  // namespace nabla

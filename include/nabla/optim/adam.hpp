@@ -1,0 +1,122 @@
+#pragma once
+// Adam (Kingma & Ba) with L2 weight decay and AMSGrad, in PyTorch's formulation. One fused pass
+// per parameter: m and v are updated, and p moves by lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t)
+// + eps), with one square root and one division per element.
+#include "nabla/optim/optimizer.hpp"
+
+namespace nabla::optim {
+
+struct AdamOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0;
+  bool amsgrad = false;
+};
+
+template <Floating T>
+class Adam : public Optimizer<T> {
+ public:
+  struct State {
+    int64_t step = 0;
+    Tensor<T> exp_avg, exp_avg_sq, max_exp_avg_sq;
+  };
+
+  Adam(std::vector<Tensor<T>> params, AdamOptions options) : Optimizer<T>(std::move(params), options.lr, "Adam"), o_(options) {
+    NABLA_CHECK(o_.beta1 >= 0 && o_.beta1 < 1, "Adam: beta1 must be in [0, 1), got ", o_.beta1);
+    NABLA_CHECK(o_.beta2 >= 0 && o_.beta2 < 1, "Adam: beta2 must be in [0, 1), got ", o_.beta2);
+    NABLA_CHECK(o_.eps >= 0, "Adam: eps must be non-negative, got ", o_.eps);
+    NABLA_CHECK(o_.weight_decay >= 0, "Adam: weight_decay must be non-negative, got ", o_.weight_decay);
+    state_.resize(this->params_.size());
+  }
+  Adam(std::vector<Tensor<T>> params, double lr) : Adam(std::move(params), AdamOptions{.lr = lr}) {}
+
+  void step() override {
+    this->for_each_grad([&](size_t i, T* __restrict p, const T* __restrict g, int64_t n) {
+      State& s = state_[i];
+      if (s.step == 0) {
+        s.exp_avg = Tensor<T>::zeros(this->params_[i].shape());
+        s.exp_avg_sq = Tensor<T>::zeros(this->params_[i].shape());
+        if (o_.amsgrad) s.max_exp_avg_sq = Tensor<T>::zeros(this->params_[i].shape());
+      }
+      ++s.step;
+      const double bc1 = 1 - std::pow(o_.beta1, static_cast<double>(s.step));
+      const double bc2 = 1 - std::pow(o_.beta2, static_cast<double>(s.step));
+      const T b1 = static_cast<T>(o_.beta1), b2 = static_cast<T>(o_.beta2), a1 = static_cast<T>(1 - o_.beta1),
+              a2 = static_cast<T>(1 - o_.beta2), eps = static_cast<T>(o_.eps), wd = static_cast<T>(o_.weight_decay);
+      const T step_size = static_cast<T>(this->lr_ / bc1), inv_bc2_sqrt = static_cast<T>(1 / std::sqrt(bc2));
+      T* __restrict m = s.exp_avg.data();
+      T* __restrict v = s.exp_avg_sq.data();
+      T* __restrict vmax = o_.amsgrad ? s.max_exp_avg_sq.data() : nullptr;
+      cpu::parallel_for(n, cpu::kElementwiseGrain, [&](int64_t b, int64_t e) {
+        if (!vmax && wd == T(0)) {
+          for (int64_t k = b; k < e; ++k) {
+            const T gk = g[k];
+            const T mk = b1 * m[k] + a1 * gk, vk = b2 * v[k] + a2 * gk * gk;
+            m[k] = mk;
+            v[k] = vk;
+            p[k] -= step_size * mk / (std::sqrt(vk) * inv_bc2_sqrt + eps);
+          }
+          return;
+        }
+        for (int64_t k = b; k < e; ++k) {
+          const T gk = g[k] + wd * p[k];
+          const T mk = b1 * m[k] + a1 * gk, vk = b2 * v[k] + a2 * gk * gk;
+          m[k] = mk;
+          v[k] = vk;
+          T denom_v = vk;
+          if (vmax) denom_v = vmax[k] = std::max(vmax[k], vk);
+          p[k] -= step_size * mk / (std::sqrt(denom_v) * inv_bc2_sqrt + eps);
+        }
+      });
+    });
+  }
+
+  const State& state(size_t i) const { return state_.at(i); }
+  const AdamOptions& options() const { return o_; }
+
+  nn::NamedTensors<T> state_dict() const override {
+    nn::NamedTensors<T> out{{"lr", Tensor<T>::scalar(static_cast<T>(this->lr_))}};
+    for (size_t i = 0; i < state_.size(); ++i) {
+      const State& s = state_[i];
+      if (s.step == 0) continue;
+      const std::string k = std::to_string(i) + ".";
+      out.emplace_back(k + "step", Tensor<T>::scalar(static_cast<T>(s.step)));
+      out.emplace_back(k + "exp_avg", s.exp_avg.clone());
+      out.emplace_back(k + "exp_avg_sq", s.exp_avg_sq.clone());
+      if (s.max_exp_avg_sq.defined()) out.emplace_back(k + "max_exp_avg_sq", s.max_exp_avg_sq.clone());
+    }
+    return out;
+  }
+  void load_state_dict(const nn::NamedTensors<T>& state) override {
+    std::vector<State> next(state_.size());
+    size_t used = 0;
+    const Tensor<T>* lr = this->find(state, "lr", {});
+    used += lr != nullptr;
+    for (size_t i = 0; i < state_.size(); ++i) {
+      const std::string k = std::to_string(i) + ".";
+      const Shape& shape = this->params_[i].shape();
+      const Tensor<T>* step = this->find(state, k + "step", {});
+      if (!step) continue;
+      const Tensor<T>* m = this->find(state, k + "exp_avg", shape);
+      const Tensor<T>* v = this->find(state, k + "exp_avg_sq", shape);
+      const Tensor<T>* vmax = this->find(state, k + "max_exp_avg_sq", shape);
+      NABLA_CHECK(m && v, "Adam::load_state_dict: parameter ", i, " has a step count but no moments");
+      NABLA_CHECK(!o_.amsgrad || vmax, "Adam::load_state_dict: parameter ", i,
+                  " has no max_exp_avg_sq, which amsgrad needs");
+      next[i] = State{static_cast<int64_t>(step->item()), m->clone(), v->clone(), vmax ? vmax->clone() : Tensor<T>()};
+      used += 3 + (vmax != nullptr);
+    }
+    NABLA_CHECK(used == state.size(), "Adam::load_state_dict: the state has ", state.size() - used,
+                " entries this optimizer does not know (a different parameter list?)");
+    if (lr) this->set_lr(static_cast<double>(lr->item()));
+    state_ = std::move(next);
+  }
+
+ private:
+  AdamOptions o_;
+  std::vector<State> state_;
+};
+
+}  // namespace nabla::optim
