@@ -19,6 +19,7 @@
 #include <nabla/nabla.hpp>
 
 #include "idle_threads.hpp"
+#include "machine_load.hpp"
 
 #ifdef NABLA_BENCH_OPENBLAS
 #include <cblas.h>
@@ -152,7 +153,11 @@ void register_all() {
     for (int threads : kThreadCounts)
       for (const Impl& impl : impls) {
         const std::string name = std::string(impl.name) + "/" + std::to_string(n) + "/threads:" + std::to_string(threads);
-        auto* b = benchmark::RegisterBenchmark(name.c_str(), impl.fn, n, threads);
+        auto* b = benchmark::RegisterBenchmark(name.c_str(), [fn = impl.fn, n, threads](benchmark::State& state) {
+          const bench::OthersCpu others;
+          fn(state, n, threads);
+          others.report(state);
+        });
         b->UseRealTime()->Unit(benchmark::kMillisecond);
         if (threads > 1) b->Teardown([](const benchmark::State&) { bench::wait_for_idle_threads(); });
       }

@@ -20,6 +20,8 @@
 
 #include <nabla/nabla.hpp>
 
+#include "machine_load.hpp"
+
 namespace {
 
 using nabla::Tensor;
@@ -121,7 +123,9 @@ void register_all() {
       benchmark::RegisterBenchmark(name.c_str(),
                                    [fn = c.fn, threads](benchmark::State& state) {
                                      nabla::set_num_threads(threads);
+                                     const bench::OthersCpu others;
                                      fn(state);
+                                     others.report(state);
                                    })
           ->UseRealTime()
           ->Unit(benchmark::kNanosecond);

@@ -43,7 +43,7 @@ def disturbance(results, stem):
 
 def load(results):
     """series[(name, config)] -> [(value, disturbed)] across rounds; context[(part, side)] -> a JSON
-    context; disturbed[stem] -> the share of the CPU other processes used during that program."""
+    context; disturbed[(file stem, benchmark)] -> the share of the CPU other processes used."""
     series = defaultdict(list)
     context = {}
     disturbed = {}
@@ -56,9 +56,7 @@ def load(results):
         data = json.loads(path.read_text())
         context.setdefault((m["part"].split("-")[0], m["side"]), data.get("context", {}))
         config = "unset" if m["side"] == "openblas-unset" else "env"
-        share = disturbance(results, path.stem)
-        disturbed[path.stem] = share
-        noisy = share is not None and share > DISTURBED
+        program_share = disturbance(results, path.stem)
         for b in data.get("benchmarks", []):
             if b.get("run_type", "iteration") != "iteration" or b.get("error_occurred"):
                 continue
@@ -67,7 +65,10 @@ def load(results):
                 value = float(b["GFLOPs"])
             else:
                 value = float(b["real_time"]) * TO_NS[b.get("time_unit", "ns")]
-            series[(name, config)].append((value, noisy))
+            # The benchmark's own measurement when it made one, else its program's.
+            share = float(b["others_cpu"]) if "others_cpu" in b else program_share
+            disturbed[(path.stem, name)] = share
+            series[(name, config)].append((value, share is not None and share > DISTURBED))
     return series, context, disturbed, sorted(rounds)
 
 
@@ -171,10 +172,12 @@ def overhead_section(series, out):
 def load_section(rounds, series, disturbed, out):
     out.append(f"Rounds: {len(rounds)}. Medians are over the rounds in which other processes used under "
                f"{100 * DISTURBED:.0f} % of the CPU, when at least {MIN_CLEAN} such rounds exist.")
-    noisy_runs = sorted(stem for stem, share in disturbed.items() if share is not None and share > DISTURBED)
-    if noisy_runs:
-        out.append(f"Programs that shared the machine ({len(noisy_runs)} of {len(disturbed)}): "
-                   + ", ".join(f"{stem} ({100 * disturbed[stem]:.0f} %)" for stem in noisy_runs) + ".")
+    noisy = [share for share in disturbed.values() if share is not None and share > DISTURBED]
+    unknown = sum(share is None for share in disturbed.values())
+    out.append(f"Benchmark runs during which other processes used more than {100 * DISTURBED:.0f} % of the CPU: "
+               f"{len(noisy)} of {len(disturbed)}"
+               + (f" (up to {100 * max(noisy):.0f} %)" if noisy else "")
+               + (f"; not measured for {unknown}" if unknown else "") + ".")
     if FELL_BACK:
         shown = sorted(f"{n}{' [unset]' if c == 'unset' else ''}" for n, c in FELL_BACK)
         out.append(f"Too few undisturbed rounds, so the median is over all rounds, for {len(shown)} of "

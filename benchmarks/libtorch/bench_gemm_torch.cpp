@@ -11,6 +11,7 @@
 #include <string>
 
 #include "idle_threads.hpp"
+#include "machine_load.hpp"
 
 #ifdef NABLA_BENCH_OPENBLAS
 extern "C" {
@@ -71,7 +72,11 @@ int main(int argc, char** argv) {
   for (int64_t n : kSizes)
     for (int threads : kThreadCounts) {
       const std::string name = "torch_mm/" + std::to_string(n) + "/threads:" + std::to_string(threads);
-      auto* b = benchmark::RegisterBenchmark(name.c_str(), torch_mm, n, threads);
+      auto* b = benchmark::RegisterBenchmark(name.c_str(), [n, threads](benchmark::State& state) {
+        const bench::OthersCpu others;
+        torch_mm(state, n, threads);
+        others.report(state);
+      });
       b->UseRealTime()->Unit(benchmark::kMillisecond);
       if (threads > 1) b->Teardown([](const benchmark::State&) { bench::wait_for_idle_threads(); });
     }

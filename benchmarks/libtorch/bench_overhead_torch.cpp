@@ -10,6 +10,8 @@
 
 #include <string>
 
+#include "machine_load.hpp"
+
 #ifdef NABLA_BENCH_OPENBLAS
 extern "C" void openblas_set_num_threads(int num_threads);
 #endif
@@ -120,7 +122,9 @@ void register_all() {
       benchmark::RegisterBenchmark(name.c_str(),
                                    [fn = c.fn, threads](benchmark::State& state) {
                                      set_threads(threads);
+                                     const bench::OthersCpu others;
                                      fn(state);
+                                     others.report(state);
                                    })
           ->UseRealTime()
           ->Unit(benchmark::kNanosecond);
