@@ -58,6 +58,20 @@ void Node<T>::send(int i, Tensor<T> grad) {
 }
 
 template <Element T>
+T* Node<T>::grad_buffer(int i) {
+  TensorImpl<T>* leaf = edges_[i].leaf.get();
+  if (!leaf || !leaf->grad) return nullptr;
+  TensorImpl<T>* g = leaf->grad.get();
+  const bool sole = g->refs.load(std::memory_order_relaxed) == 1 &&
+                    g->storage->refs.load(std::memory_order_relaxed) == 1 && g->offset == 0 &&
+                    detail::is_contiguous(g->shape, g->strides) &&
+                    g->storage->bytes() == static_cast<size_t>(g->shape.numel()) * sizeof(T);
+  if (!sole) return nullptr;
+  g->storage->bump_version();
+  return g->data();
+}
+
+template <Element T>
 class Engine {
  public:
   static void run(const Tensor<T>& root, Tensor<T> grad, bool retain_graph) {

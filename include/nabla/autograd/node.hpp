@@ -34,6 +34,10 @@ class Node {
   bool needs_grad(int i) const { return edges_[i].active(); }
   // Hands the gradient for input i on; defined in engine.hpp.
   void send(int i, Tensor<T> grad);
+  // When input i is a leaf that already holds a contiguous gradient no one else can see, that
+  // buffer's data, so the op can add into it in place (one pass instead of computing a temporary
+  // and adding it); otherwise null, and the op calls send(). Defined in engine.hpp.
+  T* grad_buffer(int i);
 
   static void* operator new(size_t n) { return detail::pool_alloc(n); }
   static void operator delete(void* p, size_t n) { detail::pool_free(p, n); }

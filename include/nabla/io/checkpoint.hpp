@@ -76,8 +76,10 @@ class Checkpoint {
   void add(const std::string& prefix, nn::Module<T>& module) {
     for (auto& [name, t] : module.state_dict()) add_tensor(prefix + name, t);
   }
+  // The optimizer's per-parameter state, and its learning rate as float64 under prefix + "lr".
   template <Floating T>
   void add(const std::string& prefix, const optim::Optimizer<T>& optimizer) {
+    add_tensor(prefix + "lr", Tensor<double>::scalar(optimizer.lr()));
     for (auto& [name, t] : optimizer.state_dict()) add_tensor(prefix + name, t);
   }
 
@@ -123,13 +125,16 @@ class Checkpoint {
   template <Floating T>
   void restore(const std::string& prefix, optim::Optimizer<T>& optimizer) const {
     nn::NamedTensors<T> state;
+    const Entry* lr = find(prefix + "lr");
+    if (lr) check_entry(*lr, {}, "float64", detail::dtype_code<double>());
     for (const Entry& e : entries_) {
-      if (e.name.compare(0, prefix.size(), prefix) != 0) continue;
+      if (e.name.compare(0, prefix.size(), prefix) != 0 || &e == lr) continue;
       NABLA_CHECK(e.dtype == detail::dtype_code<T>(), "Checkpoint: entry '", e.name, "' is ",
                   detail::dtype_code_name(e.dtype), ", expected ", dtype_name<T>());
       state.emplace_back(e.name.substr(prefix.size()), tensor<T>(e.name));
     }
     optimizer.load_state_dict(state);
+    if (lr) optimizer.set_lr(tensor<double>(lr->name).item());
   }
 
   // ---- files ----

@@ -54,10 +54,14 @@ Tensor<T> linear(const Tensor<T>& x_in, const Tensor<T>& weight, const Tensor<T>
         node.send(0, std::move(gx));
       }
       if (node.needs_grad(1)) {
-        Tensor<T> gw = Tensor<T>::empty({out_f, in_f});
         const cpu::MatrixRef<const T> gt{g.data(), out_f, n, 1, out_f};
-        cpu::gemm(gt, detail::as_matrix(sx.get(node)), gw.data(), in_f);
-        node.send(1, std::move(gw));
+        if (T* acc = node.grad_buffer(1)) {
+          cpu::gemm(gt, detail::as_matrix(sx.get(node)), acc, in_f, /*accumulate=*/true);
+        } else {
+          Tensor<T> gw = Tensor<T>::empty({out_f, in_f});
+          cpu::gemm(gt, detail::as_matrix(sx.get(node)), gw.data(), in_f);
+          node.send(1, std::move(gw));
+        }
       }
       if (node.num_inputs() > 2 && node.needs_grad(2)) {
         Tensor<T> gb = Tensor<T>::empty({out_f});

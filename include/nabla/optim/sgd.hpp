@@ -32,7 +32,7 @@ class SGD : public Optimizer<T> {
     const bool nesterov = o_.nesterov;
     this->for_each_grad([&](size_t i, T* __restrict p, const T* __restrict g, int64_t n) {
       if (momentum == T(0)) {
-        cpu::parallel_for(n, cpu::kElementwiseGrain, [&](int64_t b, int64_t e) {
+        cpu::parallel_for(n, kOptimizerGrain, [&](int64_t b, int64_t e) {
           for (int64_t k = b; k < e; ++k) p[k] -= lr * (g[k] + wd * p[k]);
         });
         return;
@@ -40,7 +40,7 @@ class SGD : public Optimizer<T> {
       const bool first = !buffers_[i].defined();
       if (first) buffers_[i] = Tensor<T>::empty(this->params_[i].shape());
       T* __restrict buf = buffers_[i].data();
-      cpu::parallel_for(n, cpu::kElementwiseGrain, [&](int64_t b, int64_t e) {
+      cpu::parallel_for(n, kOptimizerGrain, [&](int64_t b, int64_t e) {
         for (int64_t k = b; k < e; ++k) {
           const T d = g[k] + wd * p[k];
           const T v = first ? d : momentum * buf[k] + keep * d;
@@ -56,7 +56,7 @@ class SGD : public Optimizer<T> {
   const SGDOptions& options() const { return o_; }
 
   nn::NamedTensors<T> state_dict() const override {
-    nn::NamedTensors<T> out{{"lr", Tensor<T>::scalar(static_cast<T>(this->lr_))}};
+    nn::NamedTensors<T> out;
     for (size_t i = 0; i < buffers_.size(); ++i)
       if (buffers_[i].defined()) out.emplace_back(std::to_string(i) + ".momentum_buffer", buffers_[i].clone());
     return out;
@@ -64,8 +64,6 @@ class SGD : public Optimizer<T> {
   void load_state_dict(const nn::NamedTensors<T>& state) override {
     std::vector<Tensor<T>> next(buffers_.size());
     size_t used = 0;
-    const Tensor<T>* lr = this->find(state, "lr", {});
-    used += lr != nullptr;
     for (size_t i = 0; i < buffers_.size(); ++i)
       if (const Tensor<T>* b = this->find(state, std::to_string(i) + ".momentum_buffer", this->params_[i].shape())) {
         next[i] = b->clone();
@@ -73,7 +71,6 @@ class SGD : public Optimizer<T> {
       }
     NABLA_CHECK(used == state.size(), "SGD::load_state_dict: the state has ", state.size() - used,
                 " entries this optimizer does not know (a different parameter list?)");
-    if (lr) this->set_lr(static_cast<double>(lr->item()));
     buffers_ = std::move(next);
   }
 
