@@ -1,6 +1,7 @@
 #pragma once
-// conv2d and conv_transpose2d by im2col/col2im + GEMM, parallel over the batch (each thread
-// with one columns buffer; weight gradients summed from one partial per thread, in a fixed order).
+// conv2d and conv_transpose2d by im2col/col2im + GEMM over groups of samples (one GEMM of about
+// 512 columns per group), the groups split over threads; weight gradients are summed from one
+// partial per thread, in a fixed order.
 #include <array>
 #include <vector>
 
@@ -63,6 +64,34 @@ Tensor<T> sum_partials(std::vector<Tensor<T>>& partials) {
   return partials[0];
 }
 
+// Samples per GEMM: enough that each product has about 512 columns (one GEMM per sample is
+// narrow at 7x7 outputs, and repacks the weight every time).
+inline int64_t conv_group(int64_t n, int64_t positions) {
+  return std::clamp<int64_t>((512 + positions - 1) / std::max<int64_t>(positions, 1), 1, std::max<int64_t>(n, 1));
+}
+
+// Samples [s0, s0 + g) of a [N, C, P] tensor as the [C, g * P] matrix `dst`, and back.
+template <Floating T>
+void gather_channels(const T* src, int64_t c, int64_t p, int64_t g, T* dst) {
+  for (int64_t s = 0; s < g; ++s)
+    for (int64_t ch = 0; ch < c; ++ch) std::copy_n(src + (s * c + ch) * p, p, dst + ch * g * p + s * p);
+}
+template <Floating T>
+void scatter_channels(const T* src, int64_t c, int64_t p, int64_t g, T* dst) {
+  for (int64_t s = 0; s < g; ++s)
+    for (int64_t ch = 0; ch < c; ++ch) std::copy_n(src + ch * g * p + s * p, p, dst + (s * c + ch) * p);
+}
+
+// Runs f(first sample, sample count, chunk) over groups of `group` samples, the groups split
+// over threads; f gets the chunk index to pick its per-thread partial sums.
+template <class F>
+void for_each_group(int64_t n, int64_t group, int chunks, F&& f) {
+  const int64_t groups = (n + group - 1) / group;
+  cpu::parallel_chunks(groups, chunks, [&](int chunk, int64_t g0, int64_t g1) {
+    for (int64_t gi = g0; gi < g1; ++gi) f(gi * group, std::min(group, n - gi * group), chunk);
+  });
+}
+
 template <Floating T>
 void check_conv_inputs(const char* op, const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
                        int64_t in_channels_of_weight, int64_t bias_size) {
@@ -91,16 +120,15 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
   const cpu::ConvGeometry geo{c_in, h, w, kh, kw, o.stride[0], o.stride[1], o.padding[0], o.padding[1],
                               o.dilation[0], o.dilation[1], (h + 2 * o.padding[0] - eff_h) / o.stride[0] + 1,
                               (w + 2 * o.padding[1] - eff_w) / o.stride[1] + 1};
-  const int64_t k = geo.rows(), p = geo.cols();
+  const int64_t k = geo.rows(), p = geo.cols(), image = c_in * h * w;
   const Tensor<T> xc = detail::contiguous_or_self(x), wc = detail::contiguous_or_self(weight);
   Tensor<T> out = Tensor<T>::empty({n, c_out, geo.out_h, geo.out_w});
-  const int chunks = cpu::chunk_count(n, 1);
-  cpu::parallel_chunks(n, chunks, [&](int, int64_t i0, int64_t i1) {
-    Tensor<T> cols = Tensor<T>::empty({k, p});
-    for (int64_t i = i0; i < i1; ++i) {
-      cpu::im2col(xc.data() + i * c_in * h * w, geo, cols.data());
-      cpu::gemm(detail::block(wc.data(), c_out, k), detail::block(cols.data(), k, p), out.data() + i * c_out * p, p);
-    }
+  const int64_t group = detail::conv_group(n, p);
+  detail::for_each_group(n, group, cpu::chunk_count((n + group - 1) / group, 1), [&](int64_t s0, int64_t g, int) {
+    Tensor<T> cols = Tensor<T>::empty({k, g * p}), res = Tensor<T>::empty({c_out, g * p});
+    for (int64_t s = 0; s < g; ++s) cpu::im2col(xc.data() + (s0 + s) * image, geo, cols.data() + s * p, g * p);
+    cpu::gemm(detail::block(wc.data(), c_out, k), detail::block(cols.data(), k, g * p), res.data(), g * p);
+    detail::scatter_channels(res.data(), c_out, p, g, out.data() + s0 * c_out * p);
   });
   if (bias.defined()) detail::add_channel_bias(out.data(), detail::contiguous_or_self(bias).data(), n, c_out, p);
   const bool has_bias = bias.defined();
@@ -111,23 +139,22 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
       const int64_t k = geo.rows(), p = geo.cols(), image = geo.channels * geo.height * geo.width;
       const bool want_x = node.needs_grad(0), want_w = node.needs_grad(1);
       Tensor<T> gx = want_x ? Tensor<T>::zeros(x.shape()) : Tensor<T>();
-      const int chunks = cpu::chunk_count(n, 1);
+      const int64_t group = detail::conv_group(n, p);
+      const int chunks = cpu::chunk_count((n + group - 1) / group, 1);
       // Partials are allocated here, not in the workers, so that they return to this thread's cache.
       std::vector<Tensor<T>> gw;
       for (int c = 0; want_w && c < chunks; ++c) gw.push_back(Tensor<T>::zeros(w.shape()));
-      cpu::parallel_chunks(n, chunks, [&](int chunk, int64_t i0, int64_t i1) {
-        Tensor<T> cols = Tensor<T>::empty({k, p});
-        for (int64_t i = i0; i < i1; ++i) {
-          const T* gi = g.data() + i * c_out * p;
-          if (want_w) {
-            cpu::im2col(x.data() + i * image, geo, cols.data());
-            cpu::gemm(detail::block(gi, c_out, p), detail::block_t(cols.data(), k, p), gw[static_cast<size_t>(chunk)].data(), k,
-                      /*accumulate=*/true);
-          }
-          if (want_x) {
-            cpu::gemm(detail::block_t(w.data(), c_out, k), detail::block(gi, c_out, p), cols.data(), p);
-            cpu::col2im(cols.data(), geo, gx.data() + i * image);
-          }
+      detail::for_each_group(n, group, chunks, [&](int64_t s0, int64_t gs, int chunk) {
+        Tensor<T> gp = Tensor<T>::empty({c_out, gs * p}), cols = Tensor<T>::empty({k, gs * p});
+        detail::gather_channels(g.data() + s0 * c_out * p, c_out, p, gs, gp.data());
+        if (want_w) {
+          for (int64_t s = 0; s < gs; ++s) cpu::im2col(x.data() + (s0 + s) * image, geo, cols.data() + s * p, gs * p);
+          cpu::gemm(detail::block(gp.data(), c_out, gs * p), detail::block_t(cols.data(), k, gs * p),
+                    gw[static_cast<size_t>(chunk)].data(), k, /*accumulate=*/true);
+        }
+        if (want_x) {
+          cpu::gemm(detail::block_t(w.data(), c_out, k), detail::block(gp.data(), c_out, gs * p), cols.data(), gs * p);
+          for (int64_t s = 0; s < gs; ++s) cpu::col2im(cols.data() + s * p, geo, gx.data() + (s0 + s) * image, gs * p);
         }
       });
       if (want_x) node.send(0, std::move(gx));
@@ -164,12 +191,12 @@ Tensor<T> conv_transpose2d(const Tensor<T>& x, const Tensor<T>& weight, const Te
   const int64_t k = geo.rows(), p = geo.cols(), image = c_out * out_h * out_w;
   const Tensor<T> xc = detail::contiguous_or_self(x), wc = detail::contiguous_or_self(weight);
   Tensor<T> out = Tensor<T>::zeros({n, c_out, out_h, out_w});
-  cpu::parallel_chunks(n, cpu::chunk_count(n, 1), [&](int, int64_t i0, int64_t i1) {
-    Tensor<T> cols = Tensor<T>::empty({k, p});
-    for (int64_t i = i0; i < i1; ++i) {
-      cpu::gemm(detail::block_t(wc.data(), c_in, k), detail::block(xc.data() + i * c_in * p, c_in, p), cols.data(), p);
-      cpu::col2im(cols.data(), geo, out.data() + i * image);
-    }
+  const int64_t group = detail::conv_group(n, p);
+  detail::for_each_group(n, group, cpu::chunk_count((n + group - 1) / group, 1), [&](int64_t s0, int64_t g, int) {
+    Tensor<T> xp = Tensor<T>::empty({c_in, g * p}), cols = Tensor<T>::empty({k, g * p});
+    detail::gather_channels(xc.data() + s0 * c_in * p, c_in, p, g, xp.data());
+    cpu::gemm(detail::block_t(wc.data(), c_in, k), detail::block(xp.data(), c_in, g * p), cols.data(), g * p);
+    for (int64_t s = 0; s < g; ++s) cpu::col2im(cols.data() + s * p, geo, out.data() + (s0 + s) * image, g * p);
   });
   if (bias.defined())
     detail::add_channel_bias(out.data(), detail::contiguous_or_self(bias).data(), n, c_out, out_h * out_w);
@@ -181,19 +208,22 @@ Tensor<T> conv_transpose2d(const Tensor<T>& x, const Tensor<T>& weight, const Te
       const int64_t k = geo.rows(), p = geo.cols(), image = geo.channels * geo.height * geo.width;
       const bool want_x = node.needs_grad(0), want_w = node.needs_grad(1);
       Tensor<T> gx = want_x ? Tensor<T>::empty(x.shape()) : Tensor<T>();
-      const int chunks = cpu::chunk_count(n, 1);
+      const int64_t group = detail::conv_group(n, p);
+      const int chunks = cpu::chunk_count((n + group - 1) / group, 1);
       // Partials are allocated here, not in the workers, so that they return to this thread's cache.
       std::vector<Tensor<T>> gw;
       for (int c = 0; want_w && c < chunks; ++c) gw.push_back(Tensor<T>::zeros(w.shape()));
-      cpu::parallel_chunks(n, chunks, [&](int chunk, int64_t i0, int64_t i1) {
-        Tensor<T> cols = Tensor<T>::empty({k, p});
-        for (int64_t i = i0; i < i1; ++i) {
-          cpu::im2col(g.data() + i * image, geo, cols.data());
-          if (want_x)
-            cpu::gemm(detail::block(w.data(), c_in, k), detail::block(cols.data(), k, p), gx.data() + i * c_in * p, p);
-          if (want_w)
-            cpu::gemm(detail::block(x.data() + i * c_in * p, c_in, p), detail::block_t(cols.data(), k, p),
-                      gw[static_cast<size_t>(chunk)].data(), k, /*accumulate=*/true);
+      detail::for_each_group(n, group, chunks, [&](int64_t s0, int64_t gs, int chunk) {
+        Tensor<T> cols = Tensor<T>::empty({k, gs * p}), xp = Tensor<T>::empty({c_in, gs * p});
+        for (int64_t s = 0; s < gs; ++s) cpu::im2col(g.data() + (s0 + s) * image, geo, cols.data() + s * p, gs * p);
+        if (want_x) {
+          cpu::gemm(detail::block(w.data(), c_in, k), detail::block(cols.data(), k, gs * p), xp.data(), gs * p);
+          detail::scatter_channels(xp.data(), c_in, p, gs, gx.data() + s0 * c_in * p);
+        }
+        if (want_w) {
+          detail::gather_channels(x.data() + s0 * c_in * p, c_in, p, gs, xp.data());
+          cpu::gemm(detail::block(xp.data(), c_in, gs * p), detail::block_t(cols.data(), k, gs * p),
+                    gw[static_cast<size_t>(chunk)].data(), k, /*accumulate=*/true);
         }
       });
       if (want_x) node.send(0, std::move(gx));

@@ -1,6 +1,7 @@
 #pragma once
 // im2col / col2im for one image: the columns matrix has one row per (channel, ky, kx) and one
 // column per output position, so a convolution is one GEMM with the [C_out, C_in*kh*kw] weight.
+// `ld` is the columns matrix's row length: several images can sit side by side in one matrix.
 #include <algorithm>
 #include <cstdint>
 
@@ -27,11 +28,11 @@ inline void valid_range(int64_t offset, int64_t stride, int64_t pad, int64_t siz
 }
 
 template <class T>
-void im2col(const T* image, const ConvGeometry& g, T* cols) {
+void im2col(const T* image, const ConvGeometry& g, T* cols, int64_t ld) {
   for (int64_t c = 0; c < g.channels; ++c) {
     for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
       for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
-        T* row = cols + ((c * g.kernel_h + ky) * g.kernel_w + kx) * g.cols();
+        T* row = cols + ((c * g.kernel_h + ky) * g.kernel_w + kx) * ld;
         int64_t x0, x1;
         valid_range(kx * g.dilation_w, g.stride_w, g.pad_w, g.width, g.out_w, x0, x1);
         for (int64_t oy = 0; oy < g.out_h; ++oy) {
@@ -58,11 +59,11 @@ void im2col(const T* image, const ConvGeometry& g, T* cols) {
 
 // image += col2im(cols): each column entry is added back where im2col took it from.
 template <class T>
-void col2im(const T* cols, const ConvGeometry& g, T* image) {
+void col2im(const T* cols, const ConvGeometry& g, T* image, int64_t ld) {
   for (int64_t c = 0; c < g.channels; ++c) {
     for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
       for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
-        const T* row = cols + ((c * g.kernel_h + ky) * g.kernel_w + kx) * g.cols();
+        const T* row = cols + ((c * g.kernel_h + ky) * g.kernel_w + kx) * ld;
         int64_t x0, x1;
         valid_range(kx * g.dilation_w, g.stride_w, g.pad_w, g.width, g.out_w, x0, x1);
         const int64_t base = kx * g.dilation_w - g.pad_w;
