@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake ccache libeigen3-dev catch2 libbenchmark-dev libomp-dev
-          zlib1g-dev libpng-dev libhdf5-dev nlohmann-json3-dev libcli11-dev)
+          zlib1g-dev libpng-dev libjpeg-dev libhdf5-dev libzip-dev nlohmann-json3-dev libcli11-dev)
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(libopenblas-dev libtorch-dev) ;;
