@@ -53,9 +53,9 @@ class GzipInflater {
                       "': the gzip data is truncated (it ends before the end of its stream)");
           break;
         case Z_MEM_ERROR:
-          detail::fail("'", name_, "': out of memory while decompressing");
+          nabla::detail::fail("'", name_, "': out of memory while decompressing");
         default:
-          detail::fail("'", name_, "': corrupt gzip data (", z_.msg ? z_.msg : "zlib error", ")");
+          nabla::detail::fail("'", name_, "': corrupt gzip data (", z_.msg ? z_.msg : "zlib error", ")");
       }
     }
     return produced;

@@ -2,9 +2,11 @@
 // IDX files, the format of MNIST and Fashion-MNIST: a 4-byte magic number (two zero bytes, an
 // element type, a dimension count), one big-endian 32-bit size per dimension, then the elements,
 // big-endian, row-major. Files may be gzip-compressed. The reader checks every header field and
-// the exact data length, and never allocates more than the data actually present: a header that
-// claims 2^31 x 2^31 elements costs nothing before it is found out.
+// the exact data length, and allocates as the data arrives rather than as the header claims: a
+// header that promises 2^31 x 2^31 elements over a few bytes costs nothing before it is found out.
+#include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -12,9 +14,11 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "nabla/core/tensor.hpp"
+#include "nabla/core/shape.hpp"
+#include "nabla/data/limits.hpp"
 #include "nabla/data/gzip.hpp"
 #include "nabla/io/file.hpp"
 
@@ -60,7 +64,7 @@ struct IdxArray {
   Shape shape;
   std::vector<uint8_t> bytes;
 
-  int64_t numel() const { return shape.numel(); }
+  int64_t numel() const { return checked_numel(shape).value_or(0); }
 
   // Element i as a double (exact for every IDX type).
   double value(int64_t i) const {
@@ -76,26 +80,22 @@ struct IdxArray {
     return 0;
   }
 
-  // The values, unscaled (a ubyte 255 becomes 255.0f).
-  Tensor<float> to_float() const {
-    Tensor<float> out = Tensor<float>::empty(shape);
-    float* o = out.data();
-    if (type == IdxType::u8) {
-      for (int64_t i = 0; i < numel(); ++i) o[i] = bytes[static_cast<size_t>(i)];
-    } else {
-      for (int64_t i = 0; i < numel(); ++i) o[i] = static_cast<float>(value(i));
-    }
+  // Every element converted to T, unscaled (a ubyte 255 becomes 255.0f).
+  template <class T>
+  std::vector<T> values() const {
+    std::vector<T> out(static_cast<size_t>(numel()));
+    if (type == IdxType::u8) std::copy(bytes.begin(), bytes.end(), out.begin());
+    else
+      for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(value(static_cast<int64_t>(i)));
     return out;
   }
 
-  // Integer elements (labels); floating-point files are refused rather than truncated.
-  Tensor<int64_t> to_int64(std::string_view name = "IDX data") const {
+  // Integer elements (labels); floating-point files are refused rather than truncated. `name`
+  // starts the error message.
+  std::vector<int64_t> integers(std::string_view name = "IDX data") const {
     NABLA_CHECK(type != IdxType::f32 && type != IdxType::f64, name, ": expected integer elements, got ",
                 idx_type_name(type));
-    Tensor<int64_t> out = Tensor<int64_t>::empty(shape);
-    int64_t* o = out.data();
-    for (int64_t i = 0; i < numel(); ++i) o[i] = static_cast<int64_t>(value(i));
-    return out;
+    return values<int64_t>();
   }
 
   template <std::unsigned_integral U>
@@ -117,7 +117,7 @@ class ByteSource {
   size_t read(std::span<uint8_t> out) {
     if (gzip_) return gzip_->read(out);
     const size_t n = std::min(out.size(), plain_.size());
-    std::memcpy(out.data(), plain_.data(), n);
+    if (n > 0) std::memcpy(out.data(), plain_.data(), n);
     plain_ = plain_.subspan(n);
     return n;
   }
@@ -172,27 +172,19 @@ inline IdxArray decode_idx(std::span<const uint8_t> file_bytes, const std::strin
   IdxArray array;
   array.type = *type;
   array.shape = Dims::filled(ndims, 0);
-  // Sizes are at most 2^32 - 1 each; the product is checked at each step, before it can overflow.
-  constexpr int64_t kMaxElements = int64_t{1} << 48;
-  int64_t numel = 1;
-  bool too_many = false;
-  for (int d = 0; d < ndims; ++d) {
-    const int64_t size = IdxArray::load_be<uint32_t>(sizes + 4 * d);
-    array.shape[d] = size;
-    if (size != 0 && numel > kMaxElements / size) too_many = true;
-    numel = too_many ? kMaxElements : numel * size;
-  }
-  if (too_many && array.shape.numel() == 0) numel = 0;
-  NABLA_CHECK(!too_many || numel == 0, where, ": the header's dimensions ", array.shape,
+  for (int d = 0; d < ndims; ++d) array.shape[d] = IdxArray::load_be<uint32_t>(sizes + 4 * d);
+  const std::optional<int64_t> numel = checked_numel(array.shape);
+  NABLA_CHECK(numel, where, ": the header's dimensions ", array.shape,
               " describe more than 2^48 elements; the file is corrupt");
 
   const int64_t element_size = idx_type_size(*type);
-  const uint64_t expected = static_cast<uint64_t>(numel) * static_cast<uint64_t>(element_size);
-  // Grows with the data rather than trusting the header: a lying header finds a short file.
-  constexpr uint64_t kStep = uint64_t{64} << 20;
+  const uint64_t expected = static_cast<uint64_t>(*numel) * static_cast<uint64_t>(element_size);
+  // Grows with the data, doubling, rather than trusting the header: a lying header finds a short
+  // file having cost at most twice the data present (plus 1 MiB).
+  constexpr uint64_t kFirstStep = uint64_t{1} << 20;
   uint64_t have = 0;
   while (have < expected) {
-    const uint64_t want = std::min(expected - have, std::max<uint64_t>(have, kStep));
+    const uint64_t want = std::min(expected - have, std::max<uint64_t>(have, kFirstStep));
     array.bytes.resize(static_cast<size_t>(have + want));
     const size_t got = source.read({array.bytes.data() + have, static_cast<size_t>(want)});
     have += got;
@@ -215,7 +207,8 @@ inline IdxArray read_idx(const std::filesystem::path& path) {
 
 inline std::vector<uint8_t> encode_idx(const IdxArray& array) {
   NABLA_CHECK(array.shape.size() >= 1, "encode_idx: an IDX file needs at least one dimension");
-  NABLA_CHECK(static_cast<int64_t>(array.bytes.size()) == array.numel() * idx_type_size(array.type),
+  const std::optional<int64_t> numel = checked_numel(array.shape);
+  NABLA_CHECK(numel && static_cast<int64_t>(array.bytes.size()) == *numel * idx_type_size(array.type),
               "encode_idx: ", array.bytes.size(), " bytes do not hold shape ", array.shape, " of ",
               idx_type_name(array.type));
   std::vector<uint8_t> out = {0, 0, static_cast<uint8_t>(array.type),

@@ -49,7 +49,7 @@ inline std::vector<uint8_t> read_file(const std::filesystem::path& path) {
 
 inline void write_file(const std::filesystem::path& path, std::span<const uint8_t> bytes) {
   detail::FileHandle f = detail::open_file(path, "wb", "create");
-  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), f.get()) == bytes.size();
+  const bool written = bytes.empty() || std::fwrite(bytes.data(), 1, bytes.size(), f.get()) == bytes.size();
   const bool closed = std::fclose(f.release()) == 0;
   NABLA_CHECK(written && closed, "cannot write '", path.string(), "': ", std::strerror(errno));
 }

@@ -1,6 +1,10 @@
 #pragma once
 // 8-bit images in memory (Image), PNG files through libpng (read and write), JPEG files through
 // libjpeg (read), and the two transforms the image loaders offer: center crop and resize.
+// jpeglib.h uses size_t and FILE without including their headers.
+#include <cstddef>
+#include <cstdio>
+
 #include <jpeglib.h>
 #include <png.h>
 
@@ -46,6 +50,14 @@ inline void check_image_size(int64_t width, int64_t height, int64_t channels, co
   NABLA_CHECK(width * height * channels <= kMaxImageBytes, "image '", name, "': its header gives ",
               width, "x", height, " pixels, more than nabla accepts (", kMaxImageBytes,
               " bytes decoded); the file is probably damaged");
+}
+
+inline std::string hex_prefix(std::span<const uint8_t> bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < std::min<size_t>(bytes.size(), 8); ++i)
+    s += std::string(i ? " " : "") + digits[bytes[i] >> 4] + digits[bytes[i] & 15];
+  return s.empty() ? "empty" : s;
 }
 
 inline bool is_png(std::span<const uint8_t> b) {
@@ -148,6 +160,11 @@ inline Image decode_jpeg(std::span<const uint8_t> bytes, const std::string& name
 inline Image decode_png(std::span<const uint8_t> bytes, const std::string& name) {
   png_image png{};
   png.version = PNG_IMAGE_VERSION;
+  // libpng frees its state itself when a call fails; this covers the paths where we stop.
+  struct Release {
+    png_image& png;
+    ~Release() { png_image_free(&png); }
+  } release{png};
   NABLA_CHECK(png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()), "PNG image '",
               name, "': ", png.message);
   const bool color = png.format & PNG_FORMAT_FLAG_COLOR;
@@ -155,7 +172,6 @@ inline Image decode_png(std::span<const uint8_t> bytes, const std::string& name)
   png.format = (color ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY) | (alpha ? PNG_FORMAT_FLAG_ALPHA : 0);
   const int64_t stored = PNG_IMAGE_PIXEL_CHANNELS(png.format);
   const int64_t width = png.width, height = png.height;
-  if (int64_t{png.width} * png.height * stored > kMaxImageBytes) png_image_free(&png);
   detail::check_image_size(width, height, stored, name);
   std::vector<uint8_t> buffer(PNG_IMAGE_SIZE(png));
   NABLA_CHECK(png_image_finish_read(&png, nullptr, buffer.data(), 0, nullptr), "PNG image '", name,
@@ -179,9 +195,8 @@ inline Image decode_png(std::span<const uint8_t> bytes, const std::string& name)
 inline Image decode_image(std::span<const uint8_t> bytes, const std::string& name) {
   if (detail::is_png(bytes)) return decode_png(bytes, name);
   if (detail::is_jpeg(bytes)) return decode_jpeg(bytes, name);
-  detail::fail("image '", name, "': not a PNG or JPEG file (", bytes.size() < 4 ? "it is only " : "",
-               bytes.size() < 4 ? std::to_string(bytes.size()) + " bytes long" : "unknown first bytes",
-               ")");
+  nabla::detail::fail("image '", name, "': not a PNG or JPEG file (", bytes.size(), " bytes, starting ",
+               detail::hex_prefix(bytes), ")");
 }
 
 inline Image read_image(const std::filesystem::path& path) {
@@ -297,27 +312,31 @@ inline uint8_t resample_round(int64_t sum) {
 }
 }  // namespace detail
 
-// Resizes to height x width: horizontal pass, then vertical, each in 8-bit like PIL.
+// Resizes to height x width: a horizontal pass, then a vertical one, each rounding to 8 bits as
+// PIL does.
 inline Image resize(const Image& image, int64_t height, int64_t width) {
   NABLA_CHECK(height > 0 && width > 0, "resize: expected a positive size, got ", width, "x", height);
-  if (height == image.height && width == image.width) return image;
   const int64_t c = image.channels;
-  Image wide(image.height, width, c);
-  const detail::ResampleTaps h = detail::resample_taps(image.width, width);
-  for (int64_t y = 0; y < image.height; ++y) {
-    const uint8_t* in = image.row(y);
-    uint8_t* out = wide.row(y);
-    for (int64_t x = 0; x < width; ++x) {
-      const int32_t* k = &h.weights[static_cast<size_t>(x * h.taps)];
-      const int64_t first = h.first[static_cast<size_t>(x)];
-      const int64_t taps = std::min(h.taps, image.width - first);
-      for (int64_t ch = 0; ch < c; ++ch) {
-        int64_t sum = 0;
-        for (int64_t t = 0; t < taps; ++t) sum += int64_t{in[(first + t) * c + ch]} * k[t];
-        out[x * c + ch] = detail::resample_round(sum);
+  Image wide = image;
+  if (width != image.width) {
+    wide = Image(image.height, width, c);
+    const detail::ResampleTaps h = detail::resample_taps(image.width, width);
+    for (int64_t y = 0; y < image.height; ++y) {
+      const uint8_t* in = image.row(y);
+      uint8_t* out = wide.row(y);
+      for (int64_t x = 0; x < width; ++x) {
+        const int32_t* k = &h.weights[static_cast<size_t>(x * h.taps)];
+        const int64_t first = h.first[static_cast<size_t>(x)];
+        const int64_t taps = std::min(h.taps, image.width - first);
+        for (int64_t ch = 0; ch < c; ++ch) {
+          int64_t sum = 0;
+          for (int64_t t = 0; t < taps; ++t) sum += int64_t{in[(first + t) * c + ch]} * k[t];
+          out[x * c + ch] = detail::resample_round(sum);
+        }
       }
     }
   }
+  if (height == image.height) return wide;
   Image out(height, width, c);
   const detail::ResampleTaps v = detail::resample_taps(image.height, height);
   for (int64_t y = 0; y < height; ++y) {
