@@ -533,6 +533,33 @@ TEST_CASE("Images: center crop sits where torchvision puts it; resize keeps flat
   CHECK(std::abs(int{half.pixels[1]} - 75) <= 8);
 }
 
+TEST_CASE("Converter: a folder of images becomes a CelebA-layout HDF5 file", "[data][hdf5][images]") {
+  TempDir dir;
+  fs::create_directories(dir / "faces");
+  for (int i = 0; i < 70; ++i) {  // more than one chunk of 64
+    char name[32];
+    std::snprintf(name, sizeof name, "%06d.png", i + 1);
+    io::write_png(dir / "faces" / name, test_image(9, 7, 3, i));
+  }
+  io::Progress progress(70, "convert", {.out = nullptr});
+  CHECK(data::image_folder_to_hdf5(dir / "faces", dir / "faces.h5", {}, 0, &progress) == 70);
+  CHECK(progress.done() == 70);
+  const data::Hdf5Images faces(dir / "faces.h5");
+  CHECK(faces.size() == 70);
+  CHECK(faces.read_image(0).pixels == test_image(9, 7, 3, 0).pixels);
+  CHECK(faces.read_image(69).pixels == test_image(9, 7, 3, 69).pixels);
+
+  data::ConvertOptions small;
+  small.image = {.channels = 1, .crop_height = 7, .crop_width = 7, .height = 4, .width = 4};
+  CHECK(data::image_folder_to_hdf5(dir / "faces", dir / "small.h5", small, 10) == 10);
+  CHECK(data::Hdf5Images(dir / "small.h5").example_shape() == Shape{1, 4, 4});
+
+  io::write_png(dir / "faces/000071.png", test_image(8, 7, 3, 0));
+  CHECK_THROWS_WITH(data::image_folder_to_hdf5(dir / "faces", dir / "mixed.h5"),
+                    Contains("000071.png") && Contains("is 7x8, expected 7x9 like"));
+  CHECK_THROWS_WITH(data::image_folder_to_hdf5(dir / "nowhere", dir / "x.h5"), Contains("does not exist"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // DataLoader
 

@@ -8,3 +8,4 @@
 #include "nabla/data/hdf5.hpp"
 #include "nabla/data/image_folder.hpp"
 #include "nabla/data/loader.hpp"
+#include "nabla/data/convert.hpp"
