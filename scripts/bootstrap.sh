@@ -4,8 +4,10 @@
 #   --fixtures  also PyTorch for Python, which regenerates the test fixtures
 set -euo pipefail
 
+# clang and libclang-rt-dev (libFuzzer) build the fuzz targets that scripts/test.sh runs.
 packages=(build-essential cmake ccache libeigen3-dev catch2 libbenchmark-dev libomp-dev
-          zlib1g-dev libpng-dev libjpeg-dev libhdf5-dev libzip-dev nlohmann-json3-dev libcli11-dev)
+          zlib1g-dev libpng-dev libjpeg-dev libhdf5-dev libzip-dev nlohmann-json3-dev libcli11-dev
+          clang libclang-rt-dev)
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(libopenblas-dev libtorch-dev) ;;

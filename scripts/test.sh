@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs the tests twice: an optimised release build, then a debug build under
-# AddressSanitizer and UndefinedBehaviorSanitizer. Stops at the first failure.
+# AddressSanitizer and UndefinedBehaviorSanitizer. Then builds the libFuzzer targets in fuzz/ with
+# clang and runs each for NABLA_FUZZ_SECONDS (default 20) from its committed corpus. Stops at the
+# first failure.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -11,3 +13,30 @@ export CCACHE_DIR="${CCACHE_DIR:-$PWD/.cache/ccache}"
 
 cmake --workflow --preset release
 cmake --workflow --preset debug
+
+if ! command -v clang++ >/dev/null || ! command -v clang >/dev/null; then
+  echo "test.sh: clang not found, so the fuzz targets are skipped (scripts/bootstrap.sh installs it)"
+  exit 0
+fi
+fuzz_seconds="${NABLA_FUZZ_SECONDS:-20}"
+fuzz_build=build/fuzz
+cmake -S . -B "$fuzz_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+  -DCMAKE_CXX_COMPILER=clang++ -DNABLA_BUILD_FUZZERS=ON -DNABLA_BUILD_TESTS=OFF \
+  -DNABLA_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build "$fuzz_build"
+for corpus in fuzz/corpus/*/; do
+  name=$(basename "$corpus")
+  # New inputs go to a scratch folder: the committed corpus stays as it is.
+  scratch="$fuzz_build/corpus/$name"
+  artifacts="$fuzz_build/artifacts/$name/"
+  log="$fuzz_build/fuzz_$name.log"
+  mkdir -p "$scratch" "$artifacts"
+  if "$fuzz_build/fuzz/fuzz_$name" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 \
+       -artifact_prefix="$artifacts" "$scratch" "$corpus" >"$log" 2>&1; then
+    echo "test.sh: fuzz_$name: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$log"), no failures"
+  else
+    tail -n 40 "$log" >&2
+    echo "test.sh: fuzz_$name failed; the input that failed is in $artifacts (full log: $log)" >&2
+    exit 1
+  fi
+done
