@@ -2,6 +2,7 @@
 # Installs the Debian packages nabla builds against. Idempotent, and silent when nothing is missing.
 #   --bench     also the benchmark comparison libraries (OpenBLAS, libtorch)
 #   --fixtures  also PyTorch for Python, which regenerates the test fixtures
+#   --data      also what scripts/get-data.sh needs: Fashion-MNIST, and node with npm
 set -euo pipefail
 
 # clang and libclang-rt-dev (libFuzzer) build the fuzz targets that scripts/test.sh runs.
@@ -12,8 +13,13 @@ for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(libopenblas-dev libtorch-dev) ;;
     --fixtures) packages+=(python3-torch) ;;
+    --data)
+      packages+=(dataset-fashion-mnist openssl)
+      # Any node with npm will do (NodeSource's nodejs bundles npm; Debian splits it out).
+      if ! command -v npm >/dev/null; then packages+=(nodejs npm); fi
+      ;;
     *)
-      echo "bootstrap.sh: unknown option '$arg' (expected --bench or --fixtures)" >&2
+      echo "bootstrap.sh: unknown option '$arg' (expected --bench, --fixtures or --data)" >&2
       exit 2
       ;;
   esac
