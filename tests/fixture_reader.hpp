@@ -16,13 +16,12 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <nabla/nabla.hpp>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
-
-#include <nabla/nabla.hpp>
 
 namespace golden {
 
@@ -51,7 +50,8 @@ struct Fixture {
   std::vector<FixtureCase> cases;
 };
 
-[[noreturn]] inline void parse_error(const std::string& path, int line, const std::string& message) {
+[[noreturn]] inline void parse_error(const std::string& path, int line,
+                                     const std::string& message) {
   throw std::runtime_error(path + ":" + std::to_string(line) + ": " + message);
 }
 
@@ -97,7 +97,8 @@ inline Fixture read_fixture(const std::string& path, const FinishCase& finish) {
     std::vector<std::string> rest;
     for (std::string t; tokens >> t;) rest.push_back(t);
     if (keyword == "count") {
-      if (rest.size() != 1 || fixture.declared_count >= 0) parse_error(path, line, "bad count record");
+      if (rest.size() != 1 || fixture.declared_count >= 0)
+        parse_error(path, line, "bad count record");
       fixture.declared_count = static_cast<int>(parse_int(rest[0], path, line));
     } else if (keyword == "case") {
       if (open) parse_error(path, line, "case " + current.name + " has no end");
@@ -113,10 +114,12 @@ inline Fixture read_fixture(const std::string& path, const FinishCase& finish) {
       if (rest.size() != 1) parse_error(path, line, "expected: op <description>");
       current.op = rest[0];
     } else if (keyword == "gradcheck") {
-      if (rest.size() != 1 || (rest[0] != "0" && rest[0] != "1")) parse_error(path, line, "expected: gradcheck 0|1");
+      if (rest.size() != 1 || (rest[0] != "0" && rest[0] != "1"))
+        parse_error(path, line, "expected: gradcheck 0|1");
       current.gradcheck = rest[0] == "1";
     } else if (keyword == "requires_grad") {
-      for (const auto& t : rest) current.requires_grad.push_back(static_cast<int>(parse_int(t, path, line)));
+      for (const auto& t : rest)
+        current.requires_grad.push_back(static_cast<int>(parse_int(t, path, line)));
     } else if (keyword == "tensor") {
       if (rest.size() < 4) parse_error(path, line, "short tensor record");
       FixtureTensor t;
@@ -124,7 +127,8 @@ inline Fixture read_fixture(const std::string& path, const FinishCase& finish) {
       if (rest[1] != "f64" && rest[1] != "i64") parse_error(path, line, "unknown dtype " + rest[1]);
       t.is_int = rest[1] == "i64";
       const int64_t ndim = parse_int(rest[2], path, line);
-      if (ndim < 0 || static_cast<size_t>(3 + ndim) >= rest.size() || rest[static_cast<size_t>(3 + ndim)] != ":")
+      if (ndim < 0 || static_cast<size_t>(3 + ndim) >= rest.size() ||
+          rest[static_cast<size_t>(3 + ndim)] != ":")
         parse_error(path, line, "tensor " + role + ": dims do not end with ':'");
       int64_t numel = 1;
       for (int64_t d = 0; d < ndim; ++d) {
@@ -135,11 +139,14 @@ inline Fixture read_fixture(const std::string& path, const FinishCase& finish) {
         t.values.push_back(t.is_int ? static_cast<double>(parse_int(rest[i], path, line))
                                     : parse_double(rest[i], path, line));
       if (static_cast<int64_t>(t.values.size()) != numel)
-        parse_error(path, line, "tensor " + role + ": " + std::to_string(t.values.size()) + " values for " +
-                                    std::to_string(numel) + " elements");
-      if (!current.tensors.emplace(role, std::move(t)).second) parse_error(path, line, "duplicate tensor " + role);
+        parse_error(path, line,
+                    "tensor " + role + ": " + std::to_string(t.values.size()) + " values for " +
+                        std::to_string(numel) + " elements");
+      if (!current.tensors.emplace(role, std::move(t)).second)
+        parse_error(path, line, "duplicate tensor " + role);
     } else if (keyword == "end") {
-      if (current.op.empty()) parse_error(path, case_line, "case " + current.name + ": no op record");
+      if (current.op.empty())
+        parse_error(path, case_line, "case " + current.name + ": no op record");
       while (current.find("in" + std::to_string(current.num_inputs))) ++current.num_inputs;
       finish(current, path, case_line);
       fixture.cases.push_back(std::move(current));
@@ -148,7 +155,8 @@ inline Fixture read_fixture(const std::string& path, const FinishCase& finish) {
       parse_error(path, line, "unknown record '" + keyword + "'");
     }
   }
-  if (open) parse_error(path, case_line, "case " + current.name + " is not closed (truncated file?)");
+  if (open)
+    parse_error(path, case_line, "case " + current.name + " is not closed (truncated file?)");
   if (fixture.declared_count < 0) throw std::runtime_error(path + ": no count record");
   return fixture;
 }
@@ -163,8 +171,10 @@ struct Tolerance {
 // The default tolerance of a golden comparison in T.
 template <class T>
 constexpr Tolerance tolerance() {
-  if constexpr (std::is_same_v<T, double>) return {1e-10, 1e-8};
-  else return {1e-5, 1e-4};
+  if constexpr (std::is_same_v<T, double>)
+    return {1e-10, 1e-8};
+  else
+    return {1e-5, 1e-4};
 }
 
 inline std::string shape_string(const std::vector<int64_t>& s) {
@@ -176,7 +186,8 @@ inline std::string shape_string(const std::vector<int64_t>& s) {
 
 // "" when `got` matches `want` within the tolerance, otherwise what differs.
 template <class U>
-std::string compare(const std::string& what, const nabla::Tensor<U>& got, const FixtureTensor& want, Tolerance tol) {
+std::string compare(const std::string& what, const nabla::Tensor<U>& got, const FixtureTensor& want,
+                    Tolerance tol) {
   if (!got.defined()) return what + ": nabla gave no tensor";
   const std::vector<int64_t> got_shape(got.shape().begin(), got.shape().end());
   if (got_shape != want.shape)
@@ -197,9 +208,9 @@ std::string compare(const std::string& what, const nabla::Tensor<U>& got, const 
   if (!bad) return "";
   std::ostringstream os;
   os.precision(17);
-  os << what << ": " << bad << " of " << values.size() << " elements differ; worst is [" << worst << "]: got "
-     << static_cast<double>(values[worst]) << ", expected " << want.values[worst] << " (atol " << tol.atol
-     << ", rtol " << tol.rtol << ")";
+  os << what << ": " << bad << " of " << values.size() << " elements differ; worst is [" << worst
+     << "]: got " << static_cast<double>(values[worst]) << ", expected " << want.values[worst]
+     << " (atol " << tol.atol << ", rtol " << tol.rtol << ")";
   return os.str();
 }
 
