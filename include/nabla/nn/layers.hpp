@@ -75,8 +75,8 @@ class Maxout : public Module<T> {
     bias.requires_grad_();
   }
   Tensor<T> forward(const Tensor<T>& x) override {
-    NABLA_CHECK(x.dim() == 2, "Maxout(", in_features_, ", ", out_features_, "): expected input [N, ", in_features_,
-                "], got shape ", x.shape());
+    NABLA_CHECK(x.dim() == 2 && x.shape()[1] == in_features_, "Maxout(", in_features_, ", ", out_features_,
+                "): expected input [N, ", in_features_, "], got shape ", x.shape());
     const Tensor<T> z = linear(x, weight, bias);
     return max(z.view({x.shape()[0], out_features_, pieces_}), 2).values;
   }
