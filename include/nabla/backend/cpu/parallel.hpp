@@ -70,6 +70,10 @@ void parallel_chunks(int64_t n, int chunks, F&& f) {
 // Calls f(begin, end) over [0, n); below 2 * grain items it runs inline on the caller.
 template <class F>
 void parallel_for(int64_t n, int64_t grain, F&& f) {
+  if (n < 2 * grain) {  // the common case at batch 1: no call into the OpenMP runtime at all
+    if (n > 0) f(int64_t{0}, n);
+    return;
+  }
   parallel_chunks(n, chunk_count(n, grain), [&](int, int64_t begin, int64_t end) { f(begin, end); });
 }
 
