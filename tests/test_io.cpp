@@ -219,7 +219,10 @@ TEST_CASE("Plots: curves and histograms render at the size asked, in the series'
   CHECK_THROWS_WITH(io::render_series(series, {.y_range = {{1, 0}}}), Contains("y_range must be increasing"));
   CHECK_THROWS_WITH(io::render_series(series, {.width = 60, .height = 40}), Contains("no room"));
 
-  const std::vector<io::Sample> samples = {{"real", {0, 0, 0, 1, 1, 0.5}}, {"fake", {0.2, 0.4, 0.6, 0.8}}};
+  const std::vector<io::Sample> samples = {
+      {"real", {0, 0, 0, 1, 1, 0.5}},
+      io::Sample::of("fake", Tensor<float>::from(std::vector<float>{0.25f, 0.5f, 0.75f, 1}, {2, 1, 1, 2}))};
+  CHECK(samples[1].values == std::vector<double>{0.25, 0.5, 0.75, 1});
   const io::Image histogram = io::render_histogram(samples, {.bins = 10});
   CHECK(histogram.width == 960);
   CHECK(count_color(histogram, io::kPalette[0]) > 50);

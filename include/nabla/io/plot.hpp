@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "nabla/core/tensor.hpp"
 #include "nabla/io/canvas.hpp"
 #include "nabla/io/file.hpp"
 
@@ -57,6 +58,13 @@ struct HistogramOptions {
 struct Sample {
   std::string name;
   std::vector<double> values;
+
+  // Every element of a tensor: Sample::of("real", batch.images).
+  template <Floating T>
+  static Sample of(std::string name, const Tensor<T>& tensor) {
+    const std::vector<T> v = tensor.to_vector();
+    return {std::move(name), std::vector<double>(v.begin(), v.end())};
+  }
 };
 
 namespace detail {

@@ -134,15 +134,19 @@ class Progress {
     }
     const int columns = terminal_columns(options_.out);
     if (total_ > 0) {
-      // "label  42% [#####.....] 420/1000, ..." with the bar taking what the line leaves, 10..40
-      // (the percentage and the brackets take 8 columns; the last column stays free).
-      const int bar = std::clamp(columns - 1 - static_cast<int>(text.size()) - 8, 10, 40);
-      const int filled = static_cast<int>(static_cast<int64_t>(bar) * std::clamp<int64_t>(done_, 0, total_) / total_);
+      // "label  42% [#####.....] 420/1000, ..." with the bar taking what the line leaves, up to
+      // 40 columns; below 10 the bar goes and the percentage stays. (The percentage takes 5
+      // columns, the brackets 3; the last column stays free.)
+      const int room = columns - 1 - static_cast<int>(text.size()) - 5;
       char percent_text[8];
       std::snprintf(percent_text, sizeof percent_text, "%3d%% ", percent());
       std::string prefix = percent_text;
-      prefix.append(1, '[').append(static_cast<size_t>(filled), '#').append(static_cast<size_t>(bar - filled), '.');
-      prefix.append("] ");
+      if (room - 3 >= 10) {
+        const int bar = std::min(room - 3, 40);
+        const int filled = static_cast<int>(static_cast<int64_t>(bar) * std::clamp<int64_t>(done_, 0, total_) / total_);
+        prefix.append(1, '[').append(static_cast<size_t>(filled), '#').append(static_cast<size_t>(bar - filled), '.');
+        prefix.append("] ");
+      }
       text.insert(label_.empty() ? 0 : label_.size() + 1, prefix);
     }
     if (static_cast<int>(text.size()) >= columns) text.resize(static_cast<size_t>(std::max(columns - 1, 0)));
