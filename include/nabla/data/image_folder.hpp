@@ -6,6 +6,7 @@
 #include <cctype>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nabla/data/dataset.hpp"
@@ -51,7 +52,7 @@ inline std::vector<std::filesystem::path> list_images(const std::filesystem::pat
 
 // An image as the options want it: converted to their channels, center-cropped, resized.
 inline io::Image prepare_image(io::Image image, const ImageFolderOptions& options, const std::string& name) {
-  image = io::convert_channels(image, options.channels);
+  image = io::convert_channels(std::move(image), options.channels);
   if (options.crop_height > 0) {
     NABLA_CHECK(options.crop_height <= image.height && options.crop_width <= image.width, "image '", name,
                 "' is ", image.width, "x", image.height, ", smaller than the ", options.crop_width, "x",

@@ -231,7 +231,7 @@ inline void write_png(const std::filesystem::path& path, const Image& image) {
 
 // Gray <-> RGB. RGB to gray uses ITU-R 601 luma in PIL's fixed point, as PIL's convert("L") and
 // torchvision's Grayscale do.
-inline Image convert_channels(const Image& image, int64_t channels) {
+inline Image convert_channels(Image image, int64_t channels) {
   NABLA_CHECK(channels == 1 || channels == 3, "convert_channels: expected 1 (gray) or 3 (RGB) "
               "channels, got ", channels);
   if (image.channels == channels) return image;
