@@ -38,10 +38,12 @@ class Storage {
     detail::pool_free(s, total);
   }
 
+  // Public because clang checks the destructor's access at `delete` despite the destroying delete.
+  ~Storage() = default;
+
  private:
   static constexpr size_t kHeader = 64;
   Storage(size_t bytes, Device device, void* data) : data_(data), bytes_(bytes), device_(device) {}
-  ~Storage() = default;
 
   void* data_;
   size_t bytes_;
