@@ -5,6 +5,7 @@
 # bench-results/<date-time>/; bench-results/latest points at the newest run.
 #
 #   scripts/bench.sh [--rounds N] [--min-time SECONDS] [--max-wait SECONDS] [--no-torch] [--no-build]
+#   defaults: 5 rounds, 0.25 s per benchmark, at most 300 s in all waiting for a quiet machine
 #
 # Each round runs, one after the other:
 #   nabla overhead, torch overhead,
@@ -15,7 +16,8 @@
 # (after an untimed warm-up) instead of running for --min-time.
 #
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for that one OpenBLAS run only, here and nowhere
-# else (never in the tests). Takes about 5 minutes on 2 cores with the defaults, plus the build.
+# else (never in the tests). The rounds take 3–4 minutes on 2 cores with the defaults, plus the
+# build and any wait for a quiet machine.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -31,7 +33,7 @@ while [[ $# -gt 0 ]]; do
     --max-wait) max_wait="$2"; shift 2 ;;
     --no-torch) torch=0; shift ;;
     --no-build) build=0; shift ;;
-    -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -e/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -49,7 +51,8 @@ if [[ $build -eq 1 ]]; then
   export CCACHE_DIR="${CCACHE_DIR:-$PWD/.cache/ccache}"
   echo "bench.sh: building (log: $out/build.log)"
   {
-    cmake --preset bench && cmake --build --preset bench
+    # Only the benchmark programs: the preset leaves the examples and tools on.
+    cmake --preset bench && cmake --build --preset bench --target bench_overhead bench_gemm
     if [[ $torch -eq 1 ]]; then
       cmake -S benchmarks/libtorch -B build/bench-torch -DCMAKE_BUILD_TYPE=Release &&
         cmake --build build/bench-torch
