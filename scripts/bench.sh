@@ -51,8 +51,7 @@ if [[ $build -eq 1 ]]; then
   export CCACHE_DIR="${CCACHE_DIR:-$PWD/.cache/ccache}"
   echo "bench.sh: building (log: $out/build.log)"
   {
-    # Only the benchmark programs: the preset leaves the examples and tools on.
-    cmake --preset bench && cmake --build --preset bench --target bench_overhead bench_gemm
+    cmake --preset bench && cmake --build --preset bench
     if [[ $torch -eq 1 ]]; then
       cmake -S benchmarks/libtorch -B build/bench-torch -DCMAKE_BUILD_TYPE=Release &&
         cmake --build build/bench-torch
