@@ -124,7 +124,7 @@ bool needs_graph(const Tensor<T>& a, const Tensor<T>& b) {
 template <Element T, class Fn>
 void record(const char* name, Tensor<T>& out, std::initializer_list<const Tensor<T>*> inputs,
             Fn&& backward) {
-  out.impl()->grad_fn = Ref<Node<T>>(
+  out.impl()->grad_fn = Ref<Node<T>>::adopt(
       make_node<T>(name, std::span<const Tensor<T>* const>(inputs.begin(), inputs.size()),
                    std::forward<Fn>(backward)));
   out.impl()->requires_grad = true;
@@ -132,7 +132,7 @@ void record(const char* name, Tensor<T>& out, std::initializer_list<const Tensor
 template <Element T, class Fn>
 void record(const char* name, Tensor<T>& out, std::span<const Tensor<T>* const> inputs,
             Fn&& backward) {
-  out.impl()->grad_fn = Ref<Node<T>>(make_node<T>(name, inputs, std::forward<Fn>(backward)));
+  out.impl()->grad_fn = Ref<Node<T>>::adopt(make_node<T>(name, inputs, std::forward<Fn>(backward)));
   out.impl()->requires_grad = true;
 }
 

@@ -28,8 +28,21 @@ class Ref {
   }
   ~Ref() { reset(); }
 
+  // Takes ownership of a newly created object (count 0) with a plain store instead of an atomic
+  // increment: nothing else can see the object yet.
+  static Ref adopt(X* p) {
+    Ref r;
+    p->refs.store(1, std::memory_order_relaxed);
+    r.p_ = p;
+    return r;
+  }
+
   void reset() {
-    if (p_ && p_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete p_;
+    if (!p_) return;
+    // A count of 1 is this handle alone: no other thread holds a reference it could copy, so the
+    // object goes without an atomic read-modify-write (half the cost of a batch-1 op was these).
+    if (p_->refs.load(std::memory_order_acquire) == 1 || p_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+      delete p_;
     p_ = nullptr;
   }
   X* release() { return std::exchange(p_, nullptr); }
@@ -47,7 +60,7 @@ class Ref {
 
 template <class X, class... Args>
 Ref<X> make_ref(Args&&... args) {
-  return Ref<X>(new X(std::forward<Args>(args)...));
+  return Ref<X>::adopt(new X(std::forward<Args>(args)...));
 }
 
 }  // namespace nabla

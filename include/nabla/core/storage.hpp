@@ -22,7 +22,7 @@ class Storage {
                 ": this build of nabla has no CUDA backend (configure with NABLA_CUDA=ON)");
     void* block = detail::pool_alloc(kHeader + bytes);
     auto* s = ::new (block) Storage(bytes, device, static_cast<char*>(block) + kHeader);
-    return Ref<Storage>(s);
+    return Ref<Storage>::adopt(s);
   }
 
   void* data() const { return data_; }

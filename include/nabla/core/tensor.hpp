@@ -165,7 +165,7 @@ class Tensor {
   // ---- factories ----
   static Tensor empty(const Shape& shape, Device device = Device::cpu()) {
     detail::check_shape(shape, "empty");
-    Ref<TensorImpl<T>> impl(new TensorImpl<T>());
+    auto impl = Ref<TensorImpl<T>>::adopt(new TensorImpl<T>());
     impl->shape = shape;
     impl->strides = contiguous_strides(shape);
     impl->storage = Storage::allocate(static_cast<size_t>(shape.numel()) * sizeof(T), device);
@@ -319,7 +319,7 @@ class Tensor {
   }
   // A new tensor sharing this storage, outside any graph.
   Tensor detach() const {
-    Ref<TensorImpl<T>> impl(new TensorImpl<T>());
+    auto impl = Ref<TensorImpl<T>>::adopt(new TensorImpl<T>());
     impl->shape = shape();
     impl->strides = impl_->strides;
     impl->offset = impl_->offset;
