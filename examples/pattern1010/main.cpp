@@ -2,9 +2,10 @@
 // copies of the pattern 1010 (each value uniform in 0.8-1.0 or 0.0-0.2); G turns the constant
 // input 0.5 into four values and learns to make them look like 1010.
 // G: Linear(1,3)-Sigmoid-Linear(3,4)-Sigmoid     D: Linear(4,3)-Sigmoid-Linear(3,1)-Sigmoid
-// MSE, SGD lr 0.01 for both, batch 1, 10,000 iterations; one iteration = D on a real pattern
-// (target 1), D on G(0.5).detach() (target 0), G through D (target 1). There is no data set: the
-// program makes its own patterns, so it has no --data and no --epochs.
+// MSE, SGD lr 0.01 for both, batch 1; one iteration = D on a real pattern (target 1), D on
+// G(0.5).detach() (target 0), G through D (target 1). 20,000 iterations: at the book's 10,000, G
+// is still on its way for some seeds (see README.md). There is no data set: the program makes
+// its own patterns, so it has no --data and no --epochs.
 #include "common/example.hpp"
 
 using namespace nabla;
