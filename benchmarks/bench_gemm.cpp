@@ -180,7 +180,5 @@ int main(int argc, char** argv) {
   bench::wait_for_idle_threads();  // OpenBLAS's workers spin for a while after it loads
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
-  const bench::IdleStats& idle = bench::idle_stats();
-  std::fprintf(stderr, "bench_gemm: waited %.0f ms in all (at most %.0f ms at once, %d timeouts) for thread pools to go idle\n",
-               idle.total_wait_ms, idle.max_wait_ms, idle.timeouts);
+  bench::report_idle_waits("bench_gemm");
 }

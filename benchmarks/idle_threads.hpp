@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -70,6 +71,13 @@ inline void wait_for_idle_threads(std::chrono::milliseconds limit = std::chrono:
     }
     before = std::move(after);
   }
+}
+
+// The line each program prints to stderr at its end.
+inline void report_idle_waits(const char* program) {
+  const IdleStats& s = idle_stats();
+  std::fprintf(stderr, "%s: waited %.0f ms in all (at most %.0f ms at once, %d timeouts) for thread pools to go idle\n",
+               program, s.total_wait_ms, s.max_wait_ms, s.timeouts);
 }
 
 }  // namespace bench

@@ -1,0 +1,75 @@
+// One layer's forward and backward at the shapes the GAN variants use; the cases and their names
+// are in layer_cases.hpp. benchmarks/libtorch/bench_layers_torch.cpp does the same work with
+// libtorch under the same names prefixed with torch_.
+//
+// Every iteration: zero_grad() on the layer (gradients set to none, and the input's where it has
+// one), y = layer(x), y.backward(gy) with a fixed upstream gradient gy. x and gy are N(0, 1), made
+// once; the layer has its default initialisation. Each case runs at 1 and 2 threads; the
+// convolutions (batch 128) run a fixed number of iterations, the Linear layers for
+// --benchmark_min_time.
+#include <benchmark/benchmark.h>
+
+#include <memory>
+
+#include <nabla/nabla.hpp>
+
+#include "layer_cases.hpp"
+#include "threaded_benchmark.hpp"
+
+namespace {
+
+using T = nabla::Tensor<float>;
+
+T randn(const nabla::Shape& shape, uint64_t seed) {
+  nabla::Generator gen(seed);
+  return T::randn(shape, gen);
+}
+
+// `warmup` untimed iterations (caches, the storage pool, the thread pool), then the timed loop.
+void run_layer(benchmark::State& state, nabla::nn::Module<float>& layer, T x, const T& gy, int warmup) {
+  auto step = [&] {
+    layer.zero_grad();
+    if (x.requires_grad()) x.zero_grad();
+    const T y = layer(x);
+    y.backward(gy);
+  };
+  for (int i = 0; i < warmup; ++i) step();
+  for (auto _ : state) step();
+  benchmark::DoNotOptimize(layer.parameters().front().grad().data());
+}
+
+void linear(benchmark::State& state, const bench::LinearCase& c) {
+  nabla::manual_seed(21);
+  nabla::nn::Linear<float> layer(c.in, c.out);
+  run_layer(state, layer, randn({c.batch, c.in}, 22), randn({c.batch, c.out}, 23), 10);
+}
+
+void conv(benchmark::State& state, const bench::ConvCase& c) {
+  nabla::manual_seed(31);
+  std::unique_ptr<nabla::nn::Module<float>> layer;
+  if (c.transposed)
+    layer = std::make_unique<nabla::nn::ConvTranspose2d<float>>(c.in, c.out, 4, 2, 1);
+  else
+    layer = std::make_unique<nabla::nn::Conv2d<float>>(c.in, c.out, 4, 2, 1);
+  T x = randn({bench::kConvBatch, c.in, c.size, c.size}, 32);
+  if (c.input_grad) x.requires_grad_();
+  run_layer(state, *layer, x, randn({bench::kConvBatch, c.out, c.out_size(), c.out_size()}, 33), 1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  const auto set_threads = [](int t) { nabla::set_num_threads(t); };
+  for (const bench::LinearCase& c : bench::kLinearCases)
+    bench::register_threaded(bench::linear_name("", c), set_threads, [c](benchmark::State& s) { linear(s, c); },
+                             {benchmark::kMicrosecond, 0});
+  for (const bench::ConvCase& c : bench::kConvCases)
+    bench::register_threaded(bench::conv_name("", c), set_threads, [c](benchmark::State& s) { conv(s, c); },
+                             {benchmark::kMillisecond, c.iterations});
+  bench::wait_for_idle_threads();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  bench::report_idle_waits("bench_layers");
+}

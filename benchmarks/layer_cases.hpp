@@ -1,0 +1,48 @@
+#pragma once
+// The layer benchmarks' cases, shared by bench_layers.cpp (nabla) and
+// libtorch/bench_layers_torch.cpp, so that both run the same shapes under the same names (the
+// libtorch ones prefixed with torch_).
+//
+//   linear/<in>x<out>/batch:<n>              Linear(in, out) on x [n, in], x without grad;
+//                                            784x200: D's first layer (rows 2-3), 100x256: row 5's
+//                                            G input, 256x784: row 6's G output; n = 1 and 64
+//   conv2d/1to64_28x28/batch:128             Conv(1,64,4,2,1) on [128,1,28,28], x without grad
+//                                            (row 7's D on real images)
+//   conv2d/64to128_14x14/batch:128           Conv(64,128,4,2,1) on [128,64,14,14], with x's grad
+//   conv_transpose2d/128to64_7x7/batch:128   ConvT(128,64,4,2,1) on [128,128,7,7], with x's grad
+//   conv_transpose2d/64to1_14x14/batch:128   ConvT(64,1,4,2,1) on [128,64,14,14], with x's grad
+#include <cstdint>
+#include <string>
+
+namespace bench {
+
+struct LinearCase {
+  int64_t in, out, batch;
+};
+constexpr LinearCase kLinearCases[] = {{784, 200, 1}, {784, 200, 64}, {100, 256, 1},
+                                       {100, 256, 64}, {256, 784, 1}, {256, 784, 64}};
+
+// Kernel 4, stride 2, padding 1 throughout (row 7 of GAN_VARIANTS.md): a convolution halves the
+// side, a transposed one doubles it.
+struct ConvCase {
+  bool transposed;
+  int64_t in, out, size;  // channels in and out; input height = width
+  bool input_grad;
+  int iterations;  // timed, after one untimed warm-up
+  int64_t out_size() const { return transposed ? 2 * size : size / 2; }
+};
+constexpr int64_t kConvBatch = 128;
+constexpr ConvCase kConvCases[] = {{false, 1, 64, 28, false, 20},
+                                   {false, 64, 128, 14, true, 8},
+                                   {true, 128, 64, 7, true, 8},
+                                   {true, 64, 1, 14, true, 20}};
+
+inline std::string linear_name(const std::string& prefix, const LinearCase& c) {
+  return prefix + "linear/" + std::to_string(c.in) + "x" + std::to_string(c.out) + "/batch:" + std::to_string(c.batch);
+}
+inline std::string conv_name(const std::string& prefix, const ConvCase& c) {
+  return prefix + (c.transposed ? "conv_transpose2d/" : "conv2d/") + std::to_string(c.in) + "to" + std::to_string(c.out) +
+         "_" + std::to_string(c.size) + "x" + std::to_string(c.size) + "/batch:" + std::to_string(kConvBatch);
+}
+
+}  // namespace bench
