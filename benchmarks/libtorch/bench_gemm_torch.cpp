@@ -5,20 +5,12 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <map>
 #include <string>
 
 #include "idle_threads.hpp"
 #include "machine_load.hpp"
-
-#ifdef NABLA_BENCH_OPENBLAS
-extern "C" {
-void openblas_set_num_threads(int num_threads);
-char* openblas_get_corename(void);
-}
-#endif
+#include "torch_threads.hpp"
 
 namespace {
 
@@ -42,10 +34,7 @@ Operands& operands(int64_t n) {
 
 void torch_mm(benchmark::State& state, int64_t n, int threads) {
   torch::NoGradGuard no_grad;
-  torch::set_num_threads(threads);
-#ifdef NABLA_BENCH_OPENBLAS
-  openblas_set_num_threads(threads);
-#endif
+  bench::torch_set_threads(threads);
   const Operands& o = operands(n);
   benchmark::DoNotOptimize(torch::mm(o.a, o.b).data_ptr());
   for (auto _ : state) {
@@ -57,11 +46,6 @@ void torch_mm(benchmark::State& state, int64_t n, int threads) {
       benchmark::Counter(2e-9 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n),
                          benchmark::Counter::kIsIterationInvariantRate);
   state.counters["n"] = static_cast<double>(n);
-}
-
-const char* env_or_unset(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "(unset)";
 }
 
 }  // namespace
@@ -80,16 +64,9 @@ int main(int argc, char** argv) {
       b->UseRealTime()->Unit(benchmark::kMillisecond);
       if (threads > 1) b->Teardown([](const benchmark::State&) { bench::wait_for_idle_threads(); });
     }
-  benchmark::AddCustomContext("torch_version", TORCH_VERSION);
-  benchmark::AddCustomContext("OPENBLAS_CORETYPE", env_or_unset("OPENBLAS_CORETYPE"));
-  benchmark::AddCustomContext("OPENBLAS_L2_SIZE", env_or_unset("OPENBLAS_L2_SIZE"));
-#ifdef NABLA_BENCH_OPENBLAS
-  benchmark::AddCustomContext("openblas_corename", openblas_get_corename());
-#endif
+  bench::add_torch_context();
   bench::wait_for_idle_threads();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
-  const bench::IdleStats& idle = bench::idle_stats();
-  std::fprintf(stderr, "bench_gemm_torch: waited %.0f ms in all (at most %.0f ms at once, %d timeouts) for thread pools to go idle\n",
-               idle.total_wait_ms, idle.max_wait_ms, idle.timeouts);
+  bench::report_idle_waits("bench_gemm_torch");
 }

@@ -1,8 +1,7 @@
 // The libtorch twin of benchmarks/bench_overhead.cpp: the same tensors, the same ops in the same
 // order, the same names prefixed with torch_. See that file for what each case measures.
 //
-// Threads: torch::set_num_threads(t) sets libtorch's OpenMP pool; libtorch's GEMMs run in
-// OpenBLAS's own pthread pool, which torch::set_num_threads does not touch, so it is set to t too.
+// Threads: bench::torch_set_threads (torch_threads.hpp) sets libtorch's OpenMP pool and OpenBLAS's.
 // zero_grad() here resets each gradient to undefined (PyTorch 2.x's default, set_to_none), which
 // is what nabla's Tensor::zero_grad() does.
 #include <benchmark/benchmark.h>
@@ -11,21 +10,11 @@
 #include <string>
 
 #include "machine_load.hpp"
-
-#ifdef NABLA_BENCH_OPENBLAS
-extern "C" void openblas_set_num_threads(int num_threads);
-#endif
+#include "torch_threads.hpp"
 
 namespace {
 
 using torch::Tensor;
-
-void set_threads(int threads) {
-  torch::set_num_threads(threads);
-#ifdef NABLA_BENCH_OPENBLAS
-  openblas_set_num_threads(threads);
-#endif
-}
 
 struct SigmoidAdd {
   Tensor x, b;
@@ -121,7 +110,7 @@ void register_all() {
       const std::string name = std::string(c.name) + "/threads:" + std::to_string(threads);
       benchmark::RegisterBenchmark(name.c_str(),
                                    [fn = c.fn, threads](benchmark::State& state) {
-                                     set_threads(threads);
+                                     bench::torch_set_threads(threads);
                                      const bench::OthersCpu others;
                                      fn(state);
                                      others.report(state);
@@ -137,7 +126,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   register_all();
-  benchmark::AddCustomContext("torch_version", TORCH_VERSION);
+  bench::add_torch_context();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
 }

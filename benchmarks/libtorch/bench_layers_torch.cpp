@@ -1,0 +1,70 @@
+// The libtorch twin of benchmarks/bench_layers.cpp: the same layers, shapes and steps
+// (layer_cases.hpp), under the same names prefixed with torch_. Every iteration:
+// layer->zero_grad(/*set_to_none=*/true) (and the input's gradient reset where it has one),
+// y = layer(x), y.backward(gy).
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include "layer_cases.hpp"
+#include "threaded_benchmark.hpp"
+#include "torch_threads.hpp"
+
+namespace {
+
+using torch::Tensor;
+
+template <class Layer>
+void run_layer(benchmark::State& state, Layer& layer, Tensor x, const Tensor& gy, int warmup) {
+  auto step = [&] {
+    layer->zero_grad(/*set_to_none=*/true);
+    if (x.requires_grad()) x.mutable_grad().reset();
+    const Tensor y = layer(x);
+    y.backward(gy);
+  };
+  for (int i = 0; i < warmup; ++i) step();
+  for (auto _ : state) step();
+  benchmark::DoNotOptimize(layer->parameters().front().grad().data_ptr());
+}
+
+Tensor randn(at::IntArrayRef shape, uint64_t seed) {
+  torch::manual_seed(seed);
+  return torch::randn(shape);
+}
+
+void linear(benchmark::State& state, const bench::LinearCase& c) {
+  torch::manual_seed(21);
+  torch::nn::Linear layer(c.in, c.out);
+  run_layer(state, layer, randn({c.batch, c.in}, 22), randn({c.batch, c.out}, 23), 10);
+}
+
+void conv(benchmark::State& state, const bench::ConvCase& c) {
+  torch::manual_seed(31);
+  Tensor x = randn({bench::kConvBatch, c.in, c.size, c.size}, 32);
+  if (c.input_grad) x.requires_grad_();
+  const Tensor gy = randn({bench::kConvBatch, c.out, c.out_size(), c.out_size()}, 33);
+  if (c.transposed) {
+    torch::nn::ConvTranspose2d layer(torch::nn::ConvTranspose2dOptions(c.in, c.out, 4).stride(2).padding(1));
+    run_layer(state, layer, x, gy, 1);
+  } else {
+    torch::nn::Conv2d layer(torch::nn::Conv2dOptions(c.in, c.out, 4).stride(2).padding(1));
+    run_layer(state, layer, x, gy, 1);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  for (const bench::LinearCase& c : bench::kLinearCases)
+    bench::register_threaded(bench::linear_name("torch_", c), bench::torch_set_threads,
+                             [c](benchmark::State& s) { linear(s, c); }, {benchmark::kMicrosecond, 0});
+  for (const bench::ConvCase& c : bench::kConvCases)
+    bench::register_threaded(bench::conv_name("torch_", c), bench::torch_set_threads,
+                             [c](benchmark::State& s) { conv(s, c); }, {benchmark::kMillisecond, c.iterations});
+  bench::add_torch_context();
+  bench::wait_for_idle_threads();  // OpenBLAS starts its workers when it is loaded
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  bench::report_idle_waits("bench_layers_torch");
+}
