@@ -10,6 +10,12 @@ RESULTS_DIR holds <part>.<side>.r<round>.json files written with --benchmark_for
   gemm-{small,large}.openblas-unset             openblas_sgemm with OPENBLAS_CORETYPE and
                                                 OPENBLAS_L2_SIZE unset
   gemm-{small,large}.torch                      torch_mm
+  layers.nabla / layers.torch / layers.torch-unset
+                                                Linear, Conv2d, ConvTranspose2d forward+backward,
+                                                time per iteration; torch-unset: libtorch with
+                                                OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset
+  gan.nabla / gan.torch / gan.torch-unset       one training iteration of GAN_VARIANTS.md rows 3,
+                                                6 and 7, time per iteration
 Standard library only.
 """
 import json
@@ -25,6 +31,12 @@ FILE_RE = re.compile(r"^(?P<part>[\w-]+)\.(?P<side>[\w-]+)\.r(?P<round>\d+)\.jso
 SPREAD_WARNING = 0.10
 DISTURBED = 0.05  # other processes used more than 5 % of the machine's CPU during a program
 MIN_CLEAN = 3
+UNITS = {}  # benchmark name -> the time unit its program reports in
+UNIT_NAMES = {"ns": "ns", "us": "µs", "ms": "ms", "s": "s"}
+# Issue 3's targets: nabla at least this many times faster than libtorch (time ratio torch / nabla).
+LAYER_TARGETS = {"conv2d": 1.0, "conv_transpose2d": 1.0}
+GAN_TARGETS = {"row3": 3.0, "row6": 1.2, "row7": 1.0}
+GAN_ROWS = {"row3": "row 3 (batch 1)", "row6": "row 6 (batch 100)", "row7": "row 7, DCGAN (batch 128)"}
 
 
 def disturbance(results, stem):
@@ -55,12 +67,14 @@ def load(results):
         rounds.add(int(m["round"]))
         data = json.loads(path.read_text())
         context.setdefault((m["part"].split("-")[0], m["side"]), data.get("context", {}))
-        config = "unset" if m["side"] == "openblas-unset" else "env"
+        config = "unset" if m["side"].endswith("-unset") else "env"
         program_share = disturbance(results, path.stem)
         for b in data.get("benchmarks", []):
             if b.get("run_type", "iteration") != "iteration" or b.get("error_occurred"):
                 continue
-            name = b["name"].removesuffix("/real_time")
+            # Benchmarks with a fixed iteration count carry it in their name.
+            name = re.sub(r"/iterations:\d+", "", b["name"].removesuffix("/real_time"))
+            UNITS[name] = b.get("time_unit", "ns")
             if "GFLOPs" in b:
                 value = float(b["GFLOPs"])
             else:
@@ -169,6 +183,100 @@ def overhead_section(series, out):
     out.append("")
 
 
+def torch_comparison(series, name):
+    """nabla's median, libtorch's as configured and with OpenBLAS's own detection (ns), and the
+    speed-ups torch / nabla against each and against the faster of the two."""
+    nb = median(series, (name, "env"))
+    te = median(series, ("torch_" + name, "env"))
+    tu = median(series, ("torch_" + name, "unset"))
+    best = min((v for v in (te, tu) if v is not None), default=None)
+    speedup = lambda t: None if nb is None or t is None else t / nb
+    return nb, te, tu, speedup(te), speedup(tu), speedup(best)
+
+
+def fmt_time(ns, unit):
+    if ns is None:
+        return "—"
+    v = ns / TO_NS[unit]
+    return f"{v:,.{0 if v >= 1000 else 1 if v >= 10 else 2}f}"
+
+
+def fmt_speedup(x):
+    return "—" if x is None else f"{x:.2f}×"
+
+
+def verdict(x, target):
+    return "—" if x is None else ("met" if x >= target else "MISSED")
+
+
+def versus_torch_table(series, names, label, target_of):
+    rows = []
+    for name in names:
+        case, _, threads = name.rpartition("/threads:")
+        nb, te, tu, s_env, s_own, s_best = torch_comparison(series, name)
+        unit = UNITS.get(name, "ns")
+        target = target_of(case)
+        rows.append([label(case), threads, UNIT_NAMES[unit], fmt_time(nb, unit), fmt_time(te, unit), fmt_time(tu, unit),
+                     fmt_speedup(s_env), fmt_speedup(s_own),
+                     "—" if target is None else f"≥ {target:.1f}×: {verdict(s_best, target)}"])
+    return table(["benchmark", "threads", "unit", "nabla", "libtorch (OpenBLAS env)", "libtorch (OpenBLAS own)",
+                  "speed-up vs env", "speed-up vs own", "target vs the faster libtorch"], rows)
+
+
+def verdict_lines(series, names, what, target_of, out):
+    for name in names:
+        case, _, threads = name.rpartition("/threads:")
+        target = target_of(case)
+        if target is None:
+            continue
+        _, _, _, s_env, s_own, s_best = torch_comparison(series, name)
+        if s_best is None:
+            continue
+        out.append(f"- target {what(case)}, {threads} thread(s): ≥ {target:g}× faster than libtorch: "
+                   f"{s_best:.2f}× against the faster libtorch (as configured {fmt_speedup(s_env)}, "
+                   f"OpenBLAS's own kernels {fmt_speedup(s_own)}) — {verdict(s_best, target)}")
+
+
+TORCH_NOTE = ("Speed-up = libtorch's time / nabla's (above 1: nabla is faster). libtorch runs twice: with OpenBLAS "
+              "as the environment configures it (OPENBLAS_CORETYPE={env}: {env_core}) and with OPENBLAS_CORETYPE "
+              "and OPENBLAS_L2_SIZE unset ({own_core}); oneDNN (mkldnn {mkldnn}) is the same in both. Targets are "
+              "judged against the faster of the two.\n")
+
+
+def torch_note(context, part):
+    env_ctx = context.get((part, "torch"), {})
+    own_ctx = context.get((part, "torch-unset"), {})
+    return TORCH_NOTE.format(env=env_ctx.get("OPENBLAS_CORETYPE", "?"), env_core=env_ctx.get("openblas_corename", "?"),
+                             own_core=own_ctx.get("openblas_corename", "?"), mkldnn=env_ctx.get("mkldnn", "?"))
+
+
+def layers_section(series, context, out):
+    names = [name for name, config in series if config == "env" and re.match(r"^(linear|conv2d|conv_transpose2d)/", name)]
+    if not names:
+        return
+    target_of = lambda case: LAYER_TARGETS.get(case.split("/")[0])
+    out.append("### Layers, forward + backward, time per iteration (median across rounds; lower is better)\n")
+    out.append(torch_note(context, "layers"))
+    out.append(versus_torch_table(series, names, lambda case: case, target_of))
+    out.append("")
+    verdict_lines(series, names, lambda case: case.removesuffix("/batch:128"), target_of, out)
+    out.append("")
+
+
+def gan_section(series, context, out):
+    names = [name for name, config in series if config == "env" and re.match(r"^gan/", name)]
+    if not names:
+        return
+    row_of = lambda case: case.split("/")[1]
+    target_of = lambda case: GAN_TARGETS.get(row_of(case))
+    out.append("### One GAN training iteration, time per iteration (median across rounds; lower is better)\n")
+    out.append(torch_note(context, "gan"))
+    out.append(versus_torch_table(series, names, lambda case: GAN_ROWS.get(row_of(case), case), target_of))
+    out.append("")
+    verdict_lines(series, names, lambda case: GAN_ROWS.get(row_of(case), case) + " iteration", target_of, out)
+    out.append("")
+
+
 def load_section(rounds, series, disturbed, out):
     out.append(f"Rounds: {len(rounds)}. Medians are over the rounds in which other processes used under "
                f"{100 * DISTURBED:.0f} % of the CPU, when at least {MIN_CLEAN} such rounds exist.")
@@ -210,6 +318,8 @@ def main():
         out.append("```\n" + machine.read_text().strip() + "\n```\n")
     overhead_section(series, out)
     gemm_section(series, context, out)
+    layers_section(series, context, out)
+    gan_section(series, context, out)
     load_section(rounds, series, disturbed, out)
     print("\n".join(out))
 

@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
 # Builds nabla's benchmarks (preset `bench`) and their libtorch twins (benchmarks/libtorch, into
 # build/bench-torch), runs them interleaved for several rounds, and prints the medians across
-# rounds with the ratios nabla/other (benchmarks/summarize.py). JSON and logs go to
-# bench-results/<date-time>/; bench-results/latest points at the newest run.
+# rounds with the ratios nabla/other and the targets' verdicts (benchmarks/summarize.py). JSON and
+# logs go to bench-results/<date-time>/; bench-results/latest points at the newest run.
 #
-#   scripts/bench.sh [--rounds N] [--min-time SECONDS] [--max-wait SECONDS] [--no-torch] [--no-build]
-#   defaults: 5 rounds, 0.25 s per benchmark, at most 300 s in all waiting for a quiet machine
+#   scripts/bench.sh [--rounds N] [--min-time SECONDS] [--max-wait SECONDS] [--parts LIST]
+#                    [--no-torch] [--no-build]
+#   defaults: 5 rounds, 0.25 s per benchmark, at most 300 s in all waiting for a quiet machine,
+#   every part: --parts overhead,gemm,layers,gan
 #
-# Each round runs, one after the other:
-#   nabla overhead, torch overhead,
-#   nabla GEMM (nabla's kernel, nabla::matmul, OpenBLAS as this environment configures it),
-#   OpenBLAS alone with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (its own CPU detection),
-#   torch GEMM.
+# Each round runs, one after the other, the parts asked for:
+#   overhead  nabla, torch
+#   gemm      nabla GEMM (nabla's kernel, nabla::matmul, OpenBLAS as this environment configures
+#             it), OpenBLAS alone with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (its own CPU
+#             detection), torch GEMM; first for n <= 1024, then for n = 2048
+#   layers    Linear, Conv2d, ConvTranspose2d forward+backward: nabla, torch, torch with the two
+#             OpenBLAS variables unset
+#   gan       a training iteration of GAN_VARIANTS.md rows 3, 6, 7: nabla, torch, torch unset
 # n = 2048 takes 0.1–0.3 s per product, so there each round times one product per benchmark
-# (after an untimed warm-up) instead of running for --min-time.
+# (after an untimed warm-up) instead of running for --min-time; the batch-128 convolutions and
+# the row-7 iteration likewise run a fixed, small number of iterations (set in the programs).
 #
-# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for that one OpenBLAS run only, here and nowhere
-# else (never in the tests). The rounds take 3–4 minutes on 2 cores with the defaults, plus the
-# build and any wait for a quiet machine.
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for those runs only, here and nowhere else
+# (never in the tests). With the defaults one round takes about 1.5 minutes on 2 cores (overhead
+# and gemm about 45 s, layers and gan about 50 s), plus the build and any wait for a quiet machine.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -26,17 +32,27 @@ min_time=0.25
 max_wait=300
 torch=1
 build=1
+parts=overhead,gemm,layers,gan
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
     --min-time) min_time="$2"; shift 2 ;;
     --max-wait) max_wait="$2"; shift 2 ;;
+    --parts) parts="$2"; shift 2 ;;
     --no-torch) torch=0; shift ;;
     --no-build) build=0; shift ;;
     -h|--help) sed -n '2,/^set -e/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
+
+for part in ${parts//,/ }; do
+  case "$part" in
+    overhead | gemm | layers | gan) ;;
+    *) echo "bench.sh: unknown part '$part' in --parts (expected overhead, gemm, layers, gan)" >&2; exit 2 ;;
+  esac
+done
+want() { [[ ",$parts," == *",$1,"* ]]; }
 
 python=/usr/bin/python3
 [[ -x $python ]] || python=python3
@@ -65,13 +81,14 @@ fi
 
 nabla_bin=build/bench/benchmarks
 torch_bin=build/bench-torch
-for exe in "$nabla_bin/bench_overhead" "$nabla_bin/bench_gemm"; do
-  [[ -x $exe ]] || { echo "bench.sh: $exe is missing; run without --no-build" >&2; exit 1; }
+for part in overhead gemm layers gan; do
+  want "$part" || continue
+  exes=("$nabla_bin/bench_$part")
+  [[ $torch -eq 1 ]] && exes+=("$torch_bin/bench_${part}_torch")
+  for exe in "${exes[@]}"; do
+    [[ -x $exe ]] || { echo "bench.sh: $exe is missing; run without --no-build" >&2; exit 1; }
+  done
 done
-if [[ $torch -eq 1 && ! -x $torch_bin/bench_overhead_torch ]]; then
-  echo "bench.sh: $torch_bin/bench_overhead_torch is missing; run without --no-build" >&2
-  exit 1
-fi
 
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -79,7 +96,7 @@ fi
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
   echo "avx512: $(grep -q avx512f /proc/cpuinfo && echo yes || echo no)"
   echo "environment: $(env | grep '^OPENBLAS_' | sort | tr '\n' ' ')"
-  echo "rounds: $rounds, min_time: $min_time s"
+  echo "rounds: $rounds, min_time: $min_time s, parts: $parts"
 } >"$out/machine.txt"
 cat "$out/machine.txt"
 cat /proc/loadavg >"$out/loadavg_begin.txt"
@@ -121,22 +138,41 @@ run() {
 small='/(256|512|1024)/'
 large='/2048/'
 start=$SECONDS
+# torch_both PART EXE ARGS...: a libtorch program as the environment configures OpenBLAS, then
+# with OpenBLAS's own CPU detection.
+torch_both() {
+  local part="$1"
+  shift
+  [[ $torch -eq 1 ]] || return 0
+  run "$part.torch.r$r" "$@"
+  run "$part.torch-unset.r$r" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$@"
+}
+
 for ((r = 1; r <= rounds; r++)); do
   echo "bench.sh: round $r/$rounds ($((SECONDS - start)) s so far)"
-  run "overhead.nabla.r$r" "$nabla_bin/bench_overhead" --benchmark_min_time="$min_time"
-  if [[ $torch -eq 1 ]]; then
-    run "overhead.torch.r$r" "$torch_bin/bench_overhead_torch" --benchmark_min_time="$min_time"
-  fi
-  for size in small large; do
-    filter=${!size}
-    t=$min_time
-    [[ $size == large ]] && t=0.01
-    run "gemm-$size.nabla.r$r" "$nabla_bin/bench_gemm" --benchmark_min_time="$t" --benchmark_filter="$filter"
-    run "gemm-$size.openblas-unset.r$r" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
-      "$nabla_bin/bench_gemm" --benchmark_min_time="$t" --benchmark_filter="^openblas_sgemm$filter"
+  if want overhead; then
+    run "overhead.nabla.r$r" "$nabla_bin/bench_overhead" --benchmark_min_time="$min_time"
     if [[ $torch -eq 1 ]]; then
-      run "gemm-$size.torch.r$r" "$torch_bin/bench_gemm_torch" --benchmark_min_time="$t" --benchmark_filter="$filter"
+      run "overhead.torch.r$r" "$torch_bin/bench_overhead_torch" --benchmark_min_time="$min_time"
     fi
+  fi
+  if want gemm; then
+    for size in small large; do
+      filter=${!size}
+      t=$min_time
+      [[ $size == large ]] && t=0.01
+      run "gemm-$size.nabla.r$r" "$nabla_bin/bench_gemm" --benchmark_min_time="$t" --benchmark_filter="$filter"
+      run "gemm-$size.openblas-unset.r$r" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+        "$nabla_bin/bench_gemm" --benchmark_min_time="$t" --benchmark_filter="^openblas_sgemm$filter"
+      if [[ $torch -eq 1 ]]; then
+        run "gemm-$size.torch.r$r" "$torch_bin/bench_gemm_torch" --benchmark_min_time="$t" --benchmark_filter="$filter"
+      fi
+    done
+  fi
+  for part in layers gan; do
+    want "$part" || continue
+    run "$part.nabla.r$r" "$nabla_bin/bench_$part" --benchmark_min_time="$min_time"
+    torch_both "$part" "$torch_bin/bench_${part}_torch" --benchmark_min_time="$min_time"
   done
 done
 
