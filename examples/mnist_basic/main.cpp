@@ -21,14 +21,16 @@ namespace {
 constexpr int64_t kLatent = 1, kImage = 784;
 
 nn::Sequential<float> make_generator() {
-  return nn::Sequential<float>(nn::Linear<float>(kLatent, 200), nn::Sigmoid<float>(), nn::Linear<float>(200, kImage),
-                               nn::Sigmoid<float>());
+  return nn::Sequential<float>(nn::Linear<float>(kLatent, 200), nn::Sigmoid<float>(),
+                               nn::Linear<float>(200, kImage), nn::Sigmoid<float>());
 }
 nn::Sequential<float> make_discriminator() {
-  return nn::Sequential<float>(nn::Linear<float>(kImage, 200), nn::Sigmoid<float>(), nn::Linear<float>(200, 1),
-                               nn::Sigmoid<float>());
+  return nn::Sequential<float>(nn::Linear<float>(kImage, 200), nn::Sigmoid<float>(),
+                               nn::Linear<float>(200, 1), nn::Sigmoid<float>());
 }
-Tensor<float> as_images(const Tensor<float>& flat) { return flat.reshape({flat.size(0), 1, 28, 28}); }
+Tensor<float> as_images(const Tensor<float>& flat) {
+  return flat.reshape({flat.size(0), 1, 28, 28});
+}
 Tensor<float> noise_images(int64_t n) { return Tensor<float>::rand({n, kImage}); }
 Tensor<float> latent(int64_t n) { return Tensor<float>::rand({n, kLatent}); }
 
@@ -36,7 +38,8 @@ Tensor<float> latent(int64_t n) { return Tensor<float>::rand({n, kLatent}); }
 Tensor<float> all_images(const data::Dataset& dataset) {
   std::vector<int64_t> indices(static_cast<size_t>(dataset.size()));
   for (size_t i = 0; i < indices.size(); ++i) indices[i] = static_cast<int64_t>(i);
-  return data::make_batch(dataset, indices, data::PixelRange::zero_one).images.reshape({dataset.size(), kImage});
+  return data::make_batch(dataset, indices, data::PixelRange::zero_one)
+      .images.reshape({dataset.size(), kImage});
 }
 
 // The mean over pixels of the per-pixel standard deviation across a set of images: about 0.3 for
@@ -48,7 +51,8 @@ double pixel_spread(const Tensor<float>& images) {
   double total = 0;
   for (int64_t j = 0; j < d; ++j) {
     double s = 0, s2 = 0;
-    for (int64_t i = 0; i < n; ++i) s += x[i * d + j], s2 += static_cast<double>(x[i * d + j]) * x[i * d + j];
+    for (int64_t i = 0; i < n; ++i)
+      s += x[i * d + j], s2 += static_cast<double>(x[i * d + j]) * x[i * d + j];
     const double mean = s / static_cast<double>(n);
     total += std::sqrt(std::max(0.0, s2 / static_cast<double>(n) - mean * mean));
   }
@@ -63,7 +67,6 @@ std::string status_line(const char* a, double va, const char* b, double vb) {
 
 struct Run {
   ex::Options& o;
-  int64_t log_every;
   nn::Sequential<float> G = make_generator();
   nn::Sequential<float> D = make_discriminator();
   optim::SGD<float> opt_g{G.parameters(), o.lr_g}, opt_d{D.parameters(), o.lr_d};
@@ -71,7 +74,7 @@ struct Run {
   ex::Checkpoints checkpoints{o, {{"G", &G}, {"D", &D}}, {{"opt_g", &opt_g}, {"opt_d", &opt_d}}};
   ex::TrainState state;
 
-  Run(ex::Options& options, int64_t log) : o(options), log_every(log) {}
+  explicit Run(ex::Options& options) : o(options) {}
 
   // Restores the checkpoint and the loss history when --resume is given.
   void resume(io::LossHistory& history) {
@@ -100,7 +103,8 @@ struct Run {
   void train(const data::ImageDataset& mnist, Step step, AfterEpoch after_epoch) {
     data::DataLoader loader(mnist, {.batch_size = o.batch, .shuffle = false, .drop_last = true});
     for (int64_t epoch = state.epoch; epoch < o.epochs && !done(); ++epoch) {
-      io::Progress progress(loader.size(), "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs));
+      io::Progress progress(loader.size(),
+                            "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs));
       int64_t i = 0;
       for (const data::Batch& batch : loader) {
         step(batch.images.reshape({o.batch, kImage}), ++i % 100 == 0 ? &progress : nullptr);
@@ -118,20 +122,23 @@ struct Run {
 const io::PlotOptions kLossPlot{.title = "", .y_range = {{0.0, 1.0}}};
 
 int discriminator_test(ex::Options& o, int64_t log_every) {
-  NABLA_CHECK(o.dump_samples.empty(), "--dump-samples: --mode discriminator-test trains no generator (use --mode gan)");
-  Run run(o, log_every);
+  NABLA_CHECK(o.dump_samples.empty(),
+              "--dump-samples: --mode discriminator-test trains no generator (use --mode gan)");
+  Run run(o);
   io::LossHistory history({"d_loss_real", "d_loss_noise"});
   run.resume(history);
   const data::ImageDataset test = ex::load_mnist_or_fail(o.data, data::Split::test);
   if (!run.done()) {
     const data::ImageDataset mnist = ex::load_mnist_or_fail(o.data);
-    const Tensor<float> ones = Tensor<float>::ones({o.batch, 1}), zeros = Tensor<float>::zeros({o.batch, 1});
+    const Tensor<float> ones = Tensor<float>::ones({o.batch, 1}),
+                        zeros = Tensor<float>::zeros({o.batch, 1});
     run.train(
         mnist,
         [&](const Tensor<float>& real, io::Progress* progress) {
           const double real_loss = run.train_d(real, ones);
           const double noise_loss = run.train_d(noise_images(o.batch), zeros);
-          if ((run.state.step + 1) % log_every == 0) history.add(run.state.step + 1, {real_loss, noise_loss});
+          if ((run.state.step + 1) % log_every == 0)
+            history.add(run.state.step + 1, {real_loss, noise_loss});
           if (progress) progress->set_status(status_line("real", real_loss, "noise", noise_loss));
         },
         [&](int64_t) {
@@ -156,31 +163,39 @@ int discriminator_test(ex::Options& o, int64_t log_every) {
   const std::vector<io::Sample> scores{{"held-out real images", {on_real.begin(), on_real.end()}},
                                        {"uniform noise", {on_noise.begin(), on_noise.end()}}};
   io::plot_histogram(ex::out_path(o, "d_scores.png"), scores,
-                     {.title = "D's output on held-out real images and on noise", .x_label = "D(x)",
-                      .y_label = "fraction of images", .bins = 50, .range = {{0.0, 1.0}}});
+                     {.title = "D's output on held-out real images and on noise",
+                      .x_label = "D(x)",
+                      .y_label = "fraction of images",
+                      .bins = 50,
+                      .range = {{0.0, 1.0}}});
   // Eight real images above eight noise images: what D tells apart.
   const int64_t shown = std::min<int64_t>(8, test.size());
   io::save_image(as_images(cat({real.narrow(0, 0, shown), noise.narrow(0, 0, shown)}, 0)),
                  ex::out_path(o, "test_images.png"), {.nrow = shown});
-  std::printf("D on %lld held-out real images: mean %.4f; on %lld noise images: mean %.4f; "
-              "%.2f%% of the %lld classified right at 0.5\n",
-              static_cast<long long>(on_real.size()), mean_real, static_cast<long long>(on_noise.size()), mean_noise,
-              100.0 * static_cast<double>(correct) / static_cast<double>(on_real.size() + on_noise.size()),
-              static_cast<long long>(on_real.size() + on_noise.size()));
-  std::printf("mnist_basic: outputs in %s (d_scores.png, test_images.png, loss.png, loss.csv, checkpoint.nabla)\n",
-              o.out.c_str());
+  std::printf(
+      "D on %lld held-out real images: mean %.4f; on %lld noise images: mean %.4f; "
+      "%.2f%% of the %lld classified right at 0.5\n",
+      static_cast<long long>(on_real.size()), mean_real, static_cast<long long>(on_noise.size()),
+      mean_noise,
+      100.0 * static_cast<double>(correct) / static_cast<double>(on_real.size() + on_noise.size()),
+      static_cast<long long>(on_real.size() + on_noise.size()));
+  std::printf(
+      "mnist_basic: outputs in %s (d_scores.png, test_images.png, loss.png, loss.csv, "
+      "checkpoint.nabla)\n",
+      o.out.c_str());
   return 0;
 }
 
 int gan(ex::Options& o, int64_t log_every) {
-  Run run(o, log_every);
+  Run run(o);
   io::LossHistory history({"d_loss_real", "d_loss_fake", "g_loss"});
   run.resume(history);
   const Tensor<float> fixed_z = latent(64);
   const io::GridOptions grid{.nrow = 8};
   if (!run.done()) {
     const data::ImageDataset mnist = ex::load_mnist_or_fail(o.data);
-    const Tensor<float> ones = Tensor<float>::ones({o.batch, 1}), zeros = Tensor<float>::zeros({o.batch, 1});
+    const Tensor<float> ones = Tensor<float>::ones({o.batch, 1}),
+                        zeros = Tensor<float>::zeros({o.batch, 1});
     if (!fs::exists(ex::out_path(o, "real_images.png"))) {
       std::vector<int64_t> first(static_cast<size_t>(std::min<int64_t>(64, mnist.size())));
       for (size_t i = 0; i < first.size(); ++i) first[i] = static_cast<int64_t>(i);
@@ -196,14 +211,16 @@ int gan(ex::Options& o, int64_t log_every) {
           run.opt_g.zero_grad();
           g_loss.backward();
           run.opt_g.step();
-          if ((run.state.step + 1) % log_every == 0) history.add(run.state.step + 1, {d_real, d_fake, g_loss.item()});
-          if (progress) progress->set_status(status_line("d_loss", d_fake, "g_loss", g_loss.item()));
+          if ((run.state.step + 1) % log_every == 0)
+            history.add(run.state.step + 1, {d_real, d_fake, g_loss.item()});
+          if (progress)
+            progress->set_status(status_line("d_loss", d_fake, "g_loss", g_loss.item()));
         },
         [&](int64_t epoch) {
           {
             NoGradGuard no_grad;
-            io::save_image(as_images(run.G(fixed_z)), ex::out_path(o, "fake_images-" + std::to_string(epoch) + ".png"),
-                           grid);
+            io::save_image(as_images(run.G(fixed_z)),
+                           ex::out_path(o, "fake_images-" + std::to_string(epoch) + ".png"), grid);
           }
           run.checkpoints.save(run.state);
           history.save_csv(ex::out_path(o, "loss.csv"));
@@ -216,13 +233,17 @@ int gan(ex::Options& o, int64_t log_every) {
   NoGradGuard no_grad;
   // How different the samples are from one another, against the same figure for real digits.
   const data::ImageDataset test = ex::load_mnist_or_fail(o.data, data::Split::test);
-  std::printf("pixel spread (mean per-pixel std): 1000 samples %.4f, %lld held-out real images %.4f\n",
-              pixel_spread(run.G(latent(1000))), static_cast<long long>(test.size()), pixel_spread(all_images(test)));
+  std::printf(
+      "pixel spread (mean per-pixel std): 1000 samples %.4f, %lld held-out real images %.4f\n",
+      pixel_spread(run.G(latent(1000))), static_cast<long long>(test.size()),
+      pixel_spread(all_images(test)));
   if (!o.dump_samples.empty())
     ex::dump_samples(o.dump_samples, o.dump_count, data::PixelRange::zero_one,
                      [&](int64_t n) { return as_images(run.G(latent(n))); });
-  std::printf("mnist_basic: outputs in %s (fake_images-*.png, real_images.png, loss.png, loss.csv, checkpoint.nabla)\n",
-              o.out.c_str());
+  std::printf(
+      "mnist_basic: outputs in %s (fake_images-*.png, real_images.png, loss.png, loss.csv, "
+      "checkpoint.nabla)\n",
+      o.out.c_str());
   return 0;
 }
 }  // namespace
@@ -231,16 +252,20 @@ int main(int argc, char** argv) {
   ex::Options o;
   o.batch = 1;
   o.lr_g = o.lr_d = 0.01;
-  CLI::App app{"mnist_basic: row 2 of GAN_VARIANTS.md, the first MNIST GAN (sigmoids, MSE, SGD) and its "
-               "discriminator test"};
+  CLI::App app{
+      "mnist_basic: row 2 of GAN_VARIANTS.md, the first MNIST GAN (sigmoids, MSE, SGD) and its "
+      "discriminator test"};
   ex::add_common_flags(app, o);
-  app.get_option("--epochs")->default_str("9 for gan (72,000 steps, as the document's 70,000), 1 for discriminator-test");
+  app.get_option("--epochs")
+      ->default_str("9 for gan (72,000 steps, as the document's 70,000), 1 for discriminator-test");
   std::string mode = "gan";
-  app.add_option("--mode", mode, "gan, or discriminator-test (D alone: real images against uniform noise)")
+  app.add_option("--mode", mode,
+                 "gan, or discriminator-test (D alone: real images against uniform noise)")
       ->capture_default_str()
       ->check(CLI::IsMember({"gan", "discriminator-test"}));
   int64_t log_every = 10;
-  app.add_option("--log-every", log_every, "steps between loss records (the document keeps every 10th)")
+  app.add_option("--log-every", log_every,
+                 "steps between loss records (the document keeps every 10th)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
