@@ -109,9 +109,13 @@ class Checkpoints {
   TrainState load() const {
     NABLA_CHECK(fs::exists(path_), "--resume: no checkpoint at '", path_, "'");
     const Checkpoint c = Checkpoint::load(path_);
-    for (auto& [name, m] : modules_) c.restore(name + ".", *m);
-    for (auto& [name, opt] : optimizers_) c.restore(name + ".", *opt);
-    return {c.tensor<int64_t>("epoch").item(), c.tensor<int64_t>("step").item()};
+    try {
+      for (auto& [name, m] : modules_) c.restore(name + ".", *m);
+      for (auto& [name, opt] : optimizers_) c.restore(name + ".", *opt);
+      return {c.tensor<int64_t>("epoch").item(), c.tensor<int64_t>("step").item()};
+    } catch (const Error& e) {
+      detail::fail("'", path_, "' does not fit this model: ", e.what());
+    }
   }
   const std::string& path() const { return path_; }
 
