@@ -279,13 +279,16 @@ data::ImageDataset load_samples(const std::string& path, const std::string& labe
   return samples;
 }
 
+// data/mnist -> data/nabla-eval-mnist.nabla: beside the data folder, named after it.
 std::string default_classifier_path(const std::string& data_folder) {
   fs::path folder = fs::path(data_folder).lexically_normal();
-  if (folder.has_filename() == false) folder = folder.parent_path();
+  if (!folder.has_filename()) folder = folder.parent_path();  // "data/mnist/"
+  if (folder.empty() || folder.filename() == "." || folder.filename() == "..")
+    folder = fs::absolute(folder).lexically_normal();
+  if (!folder.has_filename()) folder = folder.parent_path();
   const std::string name = folder.filename().empty() ? "data" : folder.filename().string();
   return (folder.parent_path() / ("nabla-eval-" + name + ".nabla")).string();
 }
-
 struct ClassifierInfo {
   std::string path;
   bool trained_now = false;
