@@ -2,7 +2,7 @@
 //
 // The classifier, Conv(1,32,3,1,1)-ReLU-MaxPool2-Conv(32,64,3,1,1)-ReLU-MaxPool2-Flatten-
 // Linear(3136,128)-ReLU-Dropout(0.5)-Linear(128,10), is trained once on the training split (random
-// shifts of up to 2 pixels, Adam) and cached as a checkpoint. For an IDX file of generated images
+// one-pixel shifts, Adam) and cached as a checkpoint. For an IDX file of generated images
 // it prints the Fréchet distance between the classifier's 128-d penultimate features of the
 // samples and of the held-out real images ("FID" in this feature space), the class histogram, the
 // number of classes holding at least 5 % of the samples, the mean top-class confidence and an
@@ -27,13 +27,12 @@ namespace {
 constexpr int64_t kClasses = 10, kFeatures = 128, kSide = 28;
 // Part of the checkpoint's fingerprint: a checkpoint of another architecture is retrained.
 constexpr std::string_view kArchitecture =
-    "v1 "
-    "Conv(1,32,3,1,1)-ReLU-MaxPool2-Conv(32,64,3,1,1)-ReLU-MaxPool2-Flatten-Linear(3136,128)-ReLU-"
-    "Dropout(0.5)-Linear(128,10), input [0,1]";
-constexpr int64_t kReferenceImages =
-    1000;  // training images in the reference FID when no samples are given
-constexpr double kClassShare =
-    0.05;  // a class "holds" the samples when it gets at least this share
+    "v1 Conv(1,32,3,1,1)-ReLU-MaxPool2-Conv(32,64,3,1,1)-ReLU-MaxPool2-"
+    "Flatten-Linear(3136,128)-ReLU-Dropout(0.5)-Linear(128,10), input [0,1]";
+// Training images in the reference FID when no samples are given.
+constexpr int64_t kReferenceImages = 1000;
+// A class "holds" the samples when it gets at least this share of them.
+constexpr double kClassShare = 0.05;
 
 struct Classifier {
   // Image -> the 128-d penultimate features (after the ReLU: what the last layer sees).
@@ -185,7 +184,7 @@ struct Gaussian {
 };
 
 Gaussian fit_gaussian(const Eigen::MatrixXd& x) {
-  NABLA_CHECK(x.rows() >= 2, "a Fréchet distance needs at least 2 images, got ", x.rows());
+  NABLA_CHECK(x.rows() >= 2, "a Frechet distance needs at least 2 images, got ", x.rows());
   Gaussian g;
   g.mean = x.colwise().mean().transpose();
   const Eigen::MatrixXd centred = x.rowwise() - g.mean.transpose();
@@ -193,16 +192,16 @@ Gaussian fit_gaussian(const Eigen::MatrixXd& x) {
   return g;
 }
 
-// ||m1 - m2||^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^1/2), with tr((S1 S2)^1/2) taken as
-// tr((S1^1/2 S2 S1^1/2)^1/2): the same eigenvalues, but of a symmetric positive semi-definite
-// matrix, so both roots come from symmetric eigen-decompositions (no complex parts, no
-// ill-conditioned general square root).
 // Rounding leaves eigenvalues of a singular covariance slightly negative; they count as 0. (A
 // scalar square root: GCC 12 warns falsely inside Eigen's AVX-512 packet square root.)
 Eigen::VectorXd clamped_roots(const Eigen::VectorXd& eigenvalues) {
   return eigenvalues.unaryExpr([](double v) { return v > 0 ? std::sqrt(v) : 0.0; });
 }
 
+// ||m1 - m2||^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^1/2), with tr((S1 S2)^1/2) taken as
+// tr((S1^1/2 S2 S1^1/2)^1/2): the same eigenvalues, but of a symmetric positive semi-definite
+// matrix, so both roots come from symmetric eigen-decompositions (no complex parts, no
+// ill-conditioned general square root).
 double frechet_distance(const Gaussian& a, const Gaussian& b) {
   const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> ea(a.cov);
   const Eigen::VectorXd roots = clamped_roots(ea.eigenvalues());
@@ -289,6 +288,7 @@ std::string default_classifier_path(const std::string& data_folder) {
   const std::string name = folder.filename().empty() ? "data" : folder.filename().string();
   return (folder.parent_path() / ("nabla-eval-" + name + ".nabla")).string();
 }
+
 struct ClassifierInfo {
   std::string path;
   bool trained_now = false;
@@ -393,10 +393,8 @@ int main(int argc, char** argv) {
   TrainSettings settings;
   CLI::App app{
       "nabla-eval: judges generated MNIST digits (an IDX file, as --dump-samples writes) with a "
-      "CNN classifier "
-      "trained by nabla on the training split and cached as a checkpoint; without a samples file "
-      "it reports the "
-      "classifier and the real held-out images"};
+      "CNN classifier trained by nabla on the training split and cached as a checkpoint; without a "
+      "samples file it reports the classifier and the real held-out images"};
   app.add_option("samples", samples_path,
                  "IDX file of generated 28 x 28 gray images (N x 28 x 28, .gz allowed)");
   app.add_option("--labels", labels_path,
