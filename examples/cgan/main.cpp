@@ -17,12 +17,14 @@ namespace {
 constexpr int64_t kLatent = 100, kImage = 784, kClasses = 10;
 
 nn::Sequential<float> make_generator() {
-  return nn::Sequential<float>(nn::Linear<float>(kLatent + kClasses, 200), nn::LeakyReLU<float>(0.02),
-                               nn::LayerNorm<float>({200}), nn::Linear<float>(200, kImage), nn::Sigmoid<float>());
+  return nn::Sequential<float>(nn::Linear<float>(kLatent + kClasses, 200),
+                               nn::LeakyReLU<float>(0.02), nn::LayerNorm<float>({200}),
+                               nn::Linear<float>(200, kImage), nn::Sigmoid<float>());
 }
 nn::Sequential<float> make_discriminator() {
-  return nn::Sequential<float>(nn::Linear<float>(kImage + kClasses, 200), nn::LeakyReLU<float>(0.02),
-                               nn::LayerNorm<float>({200}), nn::Linear<float>(200, 1), nn::Sigmoid<float>());
+  return nn::Sequential<float>(nn::Linear<float>(kImage + kClasses, 200),
+                               nn::LeakyReLU<float>(0.02), nn::LayerNorm<float>({200}),
+                               nn::Linear<float>(200, 1), nn::Sigmoid<float>());
 }
 
 // G and D as functions of (input, label): the one-hot label is concatenated to the input.
@@ -37,7 +39,8 @@ Tensor<int64_t> random_labels(int64_t n) {
   const Tensor<float> u = Tensor<float>::rand({n});
   auto labels = Tensor<int64_t>::empty({n});
   for (int64_t i = 0; i < n; ++i)
-    labels.data()[i] = std::min<int64_t>(kClasses - 1, static_cast<int64_t>(u.data()[i] * kClasses));
+    labels.data()[i] =
+        std::min<int64_t>(kClasses - 1, static_cast<int64_t>(u.data()[i] * kClasses));
   return labels;
 }
 
@@ -48,7 +51,9 @@ Tensor<int64_t> cycling_labels(int64_t n, int64_t offset = 0) {
   return labels;
 }
 
-Tensor<float> as_images(const Tensor<float>& flat) { return flat.reshape({flat.size(0), 1, 28, 28}); }
+Tensor<float> as_images(const Tensor<float>& flat) {
+  return flat.reshape({flat.size(0), 1, 28, 28});
+}
 
 // The labels file written beside a --dump-samples file: samples.idx -> samples.labels.idx.
 std::string labels_path(const std::string& samples) {
@@ -61,12 +66,18 @@ int main(int argc, char** argv) {
   o.epochs = 30;
   o.batch = 1;
   o.lr_g = o.lr_d = 1e-4;
-  CLI::App app{"cgan: row 9 of GAN_VARIANTS.md, a conditional GAN on MNIST (row 3's networks, label concatenated)"};
+  CLI::App app{
+      "cgan: row 9 of GAN_VARIANTS.md, a conditional GAN on MNIST (row 3's networks, label "
+      "concatenated)"};
   ex::add_common_flags(app, o);
   int64_t columns = 10;
-  app.add_option("--columns", columns, "images per digit in digits.png")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--columns", columns, "images per digit in digits.png")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   int64_t log_every = 1000;
-  app.add_option("--log-every", log_every, "iterations between log lines")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--log-every", log_every, "iterations between log lines")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   int64_t record_every = 10;
   app.add_option("--record-every", record_every, "iterations averaged into each row of loss.csv")
       ->capture_default_str()
@@ -84,7 +95,8 @@ int main(int argc, char** argv) {
     ex::TrainState state;
     if (o.resume) {
       state = checkpoints.load();
-      if (fs::exists(ex::out_path(o, "loss.csv"))) losses = io::LossHistory::load_csv(ex::out_path(o, "loss.csv"));
+      if (fs::exists(ex::out_path(o, "loss.csv")))
+        losses = io::LossHistory::load_csv(ex::out_path(o, "loss.csv"));
       losses.truncate_after(state.step);
       std::printf("resumed from %s at epoch %lld, step %lld\n", checkpoints.path().c_str(),
                   static_cast<long long>(state.epoch), static_cast<long long>(state.step));
@@ -99,22 +111,28 @@ int main(int argc, char** argv) {
     const auto save_digits = [&] {
       NoGradGuard no_grad;
       G.eval();
-      io::save_image(as_images(generate(G, grid_z, grid_labels)), ex::out_path(o, "digits.png"), {.nrow = columns});
+      io::save_image(as_images(generate(G, grid_z, grid_labels)), ex::out_path(o, "digits.png"),
+                     {.nrow = columns});
       G.train();
     };
 
     if (o.epochs > state.epoch && (o.steps == 0 || state.step < o.steps)) {
       const data::ImageDataset mnist = ex::load_mnist_or_fail(o.data);
-      NABLA_CHECK(mnist.has_labels(), "data '", o.data, "' has no labels; the conditional GAN needs them");
-      data::DataLoader loader(mnist, {.batch_size = o.batch, .shuffle = true, .drop_last = true, .seed = o.seed});
+      NABLA_CHECK(mnist.has_labels(), "data '", o.data,
+                  "' has no labels; the conditional GAN needs them");
+      data::DataLoader loader(
+          mnist, {.batch_size = o.batch, .shuffle = true, .drop_last = true, .seed = o.seed});
       const int64_t per_epoch = loader.size();
-      NABLA_CHECK(per_epoch > 0, "data '", o.data, "' has ", mnist.size(), " images, fewer than one batch of ", o.batch);
-      const Tensor<float> ones = Tensor<float>::ones({o.batch, 1}), zeros = Tensor<float>::zeros({o.batch, 1});
+      NABLA_CHECK(per_epoch > 0, "data '", o.data, "' has ", mnist.size(),
+                  " images, fewer than one batch of ", o.batch);
+      const Tensor<float> ones = Tensor<float>::ones({o.batch, 1}),
+                          zeros = Tensor<float>::zeros({o.batch, 1});
       double d_sum = 0, g_sum = 0;
       int64_t summed = 0;
       for (int64_t epoch = state.epoch; epoch < o.epochs; ++epoch) {
         loader.set_epoch(epoch);
-        io::Progress progress(per_epoch, "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs));
+        io::Progress progress(
+            per_epoch, "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs));
         int64_t i = 0;
         for (const data::Batch& batch : loader) {
           const Tensor<float> real = batch.images.reshape({o.batch, kImage});
@@ -125,7 +143,8 @@ int main(int argc, char** argv) {
           opt_d.step();
           // D on G(z, label) with that label -> 0.
           const Tensor<float> fake_label = one_hot<float>(random_labels(o.batch), kClasses);
-          const Tensor<float> fake = generate(G, Tensor<float>::randn({o.batch, kLatent}), fake_label).detach();
+          const Tensor<float> fake =
+              generate(G, Tensor<float>::randn({o.batch, kLatent}), fake_label).detach();
           const Tensor<float> d_fake = bce(judge(D, fake, fake_label), zeros);
           opt_d.zero_grad();
           d_fake.backward();
@@ -133,7 +152,8 @@ int main(int argc, char** argv) {
           // G through D -> 1.
           const Tensor<float> g_label = one_hot<float>(random_labels(o.batch), kClasses);
           const Tensor<float> g_loss =
-              bce(judge(D, generate(G, Tensor<float>::randn({o.batch, kLatent}), g_label), g_label), ones);
+              bce(judge(D, generate(G, Tensor<float>::randn({o.batch, kLatent}), g_label), g_label),
+                  ones);
           opt_g.zero_grad();
           opt_d.zero_grad();
           g_loss.backward();
@@ -149,10 +169,12 @@ int main(int argc, char** argv) {
             summed = 0;
           }
           if (i % log_every == 0) {
-            std::printf("Epoch [%lld/%lld], Step [%lld/%lld], d_loss(real): %.4f, d_loss(fake): %.4f, g_loss: %.4f\n",
-                        static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs),
-                        static_cast<long long>(i), static_cast<long long>(per_epoch), d_real.item(), d_fake.item(),
-                        g_loss.item());
+            std::printf(
+                "Epoch [%lld/%lld], Step [%lld/%lld], d_loss(real): %.4f, d_loss(fake): %.4f, "
+                "g_loss: %.4f\n",
+                static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs),
+                static_cast<long long>(i), static_cast<long long>(per_epoch), d_real.item(),
+                d_fake.item(), g_loss.item());
           }
           progress.advance();
           if (o.steps > 0 && state.step >= o.steps) break;
@@ -181,7 +203,8 @@ int main(int argc, char** argv) {
       std::printf("wrote the %lld intended labels to %s\n", static_cast<long long>(o.dump_count),
                   labels_path(o.dump_samples).c_str());
     }
-    std::printf("cgan: outputs in %s (digits.png, loss.png, loss.csv, checkpoint.nabla)\n", o.out.c_str());
+    std::printf("cgan: outputs in %s (digits.png, loss.png, loss.csv, checkpoint.nabla)\n",
+                o.out.c_str());
     return 0;
   });
 }
