@@ -90,6 +90,10 @@ int main(int argc, char** argv) {
     auto D = make_discriminator();
     optim::Adam<float> opt_g(G.parameters(), o.lr_g), opt_d(D.parameters(), o.lr_d);
     nn::BCELoss<float> bce;
+    // digits.png: row d shows digit d; column c uses the same z in every row. Drawn before
+    // anything is restored, so that a resumed run draws the same z.
+    const Tensor<float> grid_z =
+        cat(std::vector<Tensor<float>>(kClasses, Tensor<float>::randn({columns, kLatent})), 0);
     ex::Checkpoints checkpoints(o, {{"G", &G}, {"D", &D}}, {{"opt_g", &opt_g}, {"opt_d", &opt_d}});
     io::LossHistory losses({"d_loss", "g_loss"});
     ex::TrainState state;
@@ -102,9 +106,6 @@ int main(int argc, char** argv) {
                   static_cast<long long>(state.epoch), static_cast<long long>(state.step));
     }
 
-    // digits.png: row d shows digit d; column c uses the same z in every row.
-    const Tensor<float> grid_z =
-        cat(std::vector<Tensor<float>>(kClasses, Tensor<float>::randn({columns, kLatent})), 0);
     Tensor<int64_t> grid_digits = Tensor<int64_t>::empty({kClasses * columns});
     for (int64_t i = 0; i < kClasses * columns; ++i) grid_digits.data()[i] = i / columns;
     const Tensor<float> grid_labels = one_hot<float>(grid_digits, kClasses);

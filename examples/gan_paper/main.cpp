@@ -149,6 +149,14 @@ int main(int argc, char** argv) {
       opt_d = std::make_unique<optim::SGD<float>>(D.parameters(),
                                                   optim::SGDOptions{.lr = o.lr_d, .momentum = 0.9});
     nn::BCELoss<float> bce;
+    // Drawn right after the networks, before anything is restored, so that a resumed run draws
+    // the same ones. As in the document, the smoothed real targets are drawn once and reused for
+    // every batch.
+    const Tensor<float> fixed_z = noise(64);
+    const Tensor<float> ones = Tensor<float>::ones({o.batch, 1}),
+                        zeros = Tensor<float>::zeros({o.batch, 1});
+    const Tensor<float> real_targets =
+        stage == Stage::final_ ? Tensor<float>::uniform({o.batch, 1}, 0.9f, 1.0f) : ones;
     ex::Checkpoints checkpoints(o, {{"G", &G}, {"D", &D}},
                                 {{"opt_g", opt_g.get()}, {"opt_d", opt_d.get()}});
     io::LossHistory losses({"d_loss", "g_loss"});
@@ -164,13 +172,6 @@ int main(int argc, char** argv) {
                   static_cast<long long>(state.epoch), static_cast<long long>(state.step));
     }
 
-    // Drawn right after seeding, so a resumed run draws the same ones. As in the document, the
-    // smoothed real targets are drawn once and reused for every batch.
-    const Tensor<float> fixed_z = noise(64);
-    const Tensor<float> ones = Tensor<float>::ones({o.batch, 1}),
-                        zeros = Tensor<float>::zeros({o.batch, 1});
-    const Tensor<float> real_targets =
-        stage == Stage::final_ ? Tensor<float>::uniform({o.batch, 1}, 0.9f, 1.0f) : ones;
     if (o.epochs > state.epoch && (o.steps == 0 || state.step < o.steps)) {
       const data::ImageDataset mnist = ex::load_mnist_or_fail(o.data);
       data::DataLoader loader(
