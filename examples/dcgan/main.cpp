@@ -139,9 +139,8 @@ int main(int argc, char** argv) {
                "project z with Linear(100,128*7*7)+BatchNorm1d instead of ConvT(100,128,7)+BatchNorm2d");
   app.add_option("--log-every", log_every, "steps between log lines")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--arithmetic", arithmetic,
-                 "equations A-B+C for arithmetic.png, each three indices into the 64 images of fake_images-*.png "
-                 "(row-major), e.g. --arithmetic 3,17,42 --arithmetic 5,9,60")
-      ->capture_default_str();
+                 "an equation A-B+C for arithmetic.png: three indices into the 64 images of fake_images-*.png "
+                 "(row by row), e.g. --arithmetic 3,17,42 --arithmetic 5,9,60 (default: 0,1,2 3,4,5 6,7,8 9,10,11)");
   CLI11_PARSE(app, argc, argv);
 
   return ex::run("dcgan", [&] {
