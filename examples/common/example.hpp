@@ -84,8 +84,9 @@ inline int run(const std::string& name, const std::function<int()>& body) {
   return 1;
 }
 
-// Modules and optimizers saved together with the training position, in one checkpoint file;
-// the loss history goes to a CSV beside it.
+// Modules and optimizers saved together with the training position and the default generator's
+// position, in one checkpoint file; the loss history goes to a CSV beside it. Draw fixed tensors
+// (a fixed z for sample grids) before load(): load() moves the generator to where the saved run was.
 struct TrainState {
   int64_t epoch = 0;  // epochs completed
   int64_t step = 0;   // training steps completed
@@ -103,6 +104,7 @@ class Checkpoints {
     for (auto& [name, opt] : optimizers_) c.add(name + ".", *opt);
     c.add_tensor("epoch", Tensor<int64_t>::scalar(s.epoch));
     c.add_tensor("step", Tensor<int64_t>::scalar(s.step));
+    c.add_tensor("rng_offset", Tensor<int64_t>::scalar(static_cast<int64_t>(default_generator().offset())));
     c.save(path_);
   }
   // Restores everything from the checkpoint; throws naming the file if it is missing or does not fit.
@@ -112,6 +114,8 @@ class Checkpoints {
     try {
       for (auto& [name, m] : modules_) c.restore(name + ".", *m);
       for (auto& [name, opt] : optimizers_) c.restore(name + ".", *opt);
+      if (c.contains("rng_offset"))
+        default_generator().set_offset(static_cast<uint64_t>(c.tensor<int64_t>("rng_offset").item()));
       return {c.tensor<int64_t>("epoch").item(), c.tensor<int64_t>("step").item()};
     } catch (const Error& e) {
       detail::fail("'", path_, "' does not fit this model: ", e.what());

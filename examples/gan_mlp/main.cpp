@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
     nn::BCELoss<float> bce;
     ex::Checkpoints checkpoints(o, {{"G", &G}, {"D", &D}}, {{"opt_g", &opt_g}, {"opt_d", &opt_d}});
     io::LossHistory history({"d_loss", "g_loss"});
+    // Drawn before a resume moves the generator, so that every run shows the same z.
+    const Tensor<float> fixed_z = Tensor<float>::randn({64, kLatent});
     ex::TrainState state;
     if (o.resume) {
       state = checkpoints.load();
@@ -52,7 +54,6 @@ int main(int argc, char** argv) {
                   static_cast<long long>(state.epoch), static_cast<long long>(state.step));
     }
 
-    const Tensor<float> fixed_z = Tensor<float>::randn({64, kLatent});
     const io::GridOptions grid{.nrow = 8, .normalize = true, .value_range = {{-1.f, 1.f}}};
     if (o.epochs > state.epoch && (o.steps == 0 || state.step < o.steps)) {
       const data::ImageDataset mnist = ex::load_mnist_or_fail(o.data);

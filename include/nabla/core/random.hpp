@@ -44,6 +44,10 @@ class Generator {
   uint64_t seed() const { return seed_; }
   // Reserves `blocks` consecutive Philox counters and returns the first.
   uint64_t reserve(uint64_t blocks) { return offset_.fetch_add(blocks, std::memory_order_relaxed); }
+  // The position in the stream: saved with a checkpoint, it makes a resumed run draw what an
+  // uninterrupted one would have.
+  uint64_t offset() const { return offset_.load(std::memory_order_relaxed); }
+  void set_offset(uint64_t offset) { offset_.store(offset, std::memory_order_relaxed); }
   detail::Philox4x32::Block block(uint64_t counter) const {
     return detail::Philox4x32::generate(seed_, counter);
   }
