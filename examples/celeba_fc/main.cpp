@@ -175,8 +175,6 @@ int main(int argc, char** argv) {
     }
 
     const Tensor<float> fixed_z = Tensor<float>::randn({6, kLatent});
-    // A resumed run goes on with fresh random numbers rather than repeating the first run's.
-    if (state.step > 0) manual_seed(o.seed + static_cast<uint64_t>(state.step));
     const io::GridOptions grid{.nrow = 3};
     auto save_samples = [&](const std::string& name) {
       NoGradGuard no_grad;

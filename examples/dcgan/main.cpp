@@ -174,8 +174,6 @@ int main(int argc, char** argv) {
     }
 
     const Tensor<float> fixed_z = Tensor<float>::randn({64, kLatent});
-    // A resumed run goes on with fresh random numbers rather than repeating the first run's.
-    if (state.step > 0) manual_seed(o.seed + static_cast<uint64_t>(state.step));
     const io::GridOptions grid{.nrow = 8, .normalize = true, .value_range = {{-1.f, 1.f}}};
     if (o.epochs > state.epoch && (o.steps == 0 || state.step < o.steps)) {
       data::DataLoader loader(images, {.batch_size = o.batch, .shuffle = true, .drop_last = true, .seed = o.seed,

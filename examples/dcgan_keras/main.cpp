@@ -116,8 +116,6 @@ int main(int argc, char** argv) {
 
     const Tensor<float> fixed_z = uniform_z(64);
     const Tensor<float> histogram_z = uniform_z(100);
-    // A resumed run goes on with fresh random numbers rather than repeating the first run's.
-    if (state.step > 0) manual_seed(o.seed + static_cast<uint64_t>(state.step));
     const io::GridOptions grid{.nrow = 8, .normalize = true, .value_range = {{-1.f, 1.f}}};
     const int64_t iterations = o.steps > 0 ? std::min(o.steps, o.epochs) : o.epochs;
     if (state.step < iterations) {
