@@ -94,6 +94,14 @@ int main(int argc, char** argv) {
     // anything is restored, so that a resumed run draws the same z.
     const Tensor<float> grid_z =
         cat(std::vector<Tensor<float>>(kClasses, Tensor<float>::randn({columns, kLatent})), 0);
+    // interpolation.png: row d walks in `columns` steps from one z to another, as digit d. Its own
+    // generator, so that the training run draws exactly what it drew without this picture.
+    Generator walk_gen(o.seed + 1);
+    const Tensor<float> z_from = Tensor<float>::randn({1, kLatent}, walk_gen);
+    const Tensor<float> z_to = Tensor<float>::randn({1, kLatent}, walk_gen);
+    const Tensor<float> t = Tensor<float>::arange(0.f, static_cast<float>(columns)).reshape({columns, 1}) /
+                            static_cast<float>(std::max<int64_t>(columns - 1, 1));
+    const Tensor<float> walk_z = cat(std::vector<Tensor<float>>(kClasses, z_from * (1.f - t) + z_to * t), 0);
     ex::Checkpoints checkpoints(o, {{"G", &G}, {"D", &D}}, {{"opt_g", &opt_g}, {"opt_d", &opt_d}});
     io::LossHistory losses({"d_loss", "g_loss"});
     ex::TrainState state;
@@ -113,6 +121,8 @@ int main(int argc, char** argv) {
       NoGradGuard no_grad;
       G.eval();
       io::save_image(as_images(generate(G, grid_z, grid_labels)), ex::out_path(o, "digits.png"),
+                     {.nrow = columns});
+      io::save_image(as_images(generate(G, walk_z, grid_labels)), ex::out_path(o, "interpolation.png"),
                      {.nrow = columns});
       G.train();
     };
@@ -204,7 +214,7 @@ int main(int argc, char** argv) {
       std::printf("wrote the %lld intended labels to %s\n", static_cast<long long>(o.dump_count),
                   labels_path(o.dump_samples).c_str());
     }
-    std::printf("cgan: outputs in %s (digits.png, loss.png, loss.csv, checkpoint.nabla)\n",
+    std::printf("cgan: outputs in %s (digits.png, interpolation.png, loss.png, loss.csv, checkpoint.nabla)\n",
                 o.out.c_str());
     return 0;
   });
