@@ -166,6 +166,8 @@ int main(int argc, char** argv) {
     io::LossHistory history(gan ? std::vector<std::string>{"D real", "D fake", "G"}
                                 : std::vector<std::string>{"D real", "D noise"});
     ex::TrainState state;
+    // Drawn before a resume moves the generator, so that every run shows the same z.
+    const Tensor<float> fixed_z = Tensor<float>::randn({6, kLatent});
     if (o.resume) {
       state = checkpoints.load();
       if (fs::exists(ex::out_path(o, "loss.csv"))) history = io::LossHistory::load_csv(ex::out_path(o, "loss.csv"));
@@ -174,7 +176,6 @@ int main(int argc, char** argv) {
                   static_cast<long long>(state.epoch), static_cast<long long>(state.step));
     }
 
-    const Tensor<float> fixed_z = Tensor<float>::randn({6, kLatent});
     const io::GridOptions grid{.nrow = 3};
     auto save_samples = [&](const std::string& name) {
       NoGradGuard no_grad;

@@ -165,6 +165,8 @@ int main(int argc, char** argv) {
     ex::Checkpoints checkpoints(o, {{"G", &G}, {"D", &D}}, {{"opt_g", &opt_g}, {"opt_d", &opt_d}});
     io::LossHistory history({"d_loss", "g_loss", "D(x)", "D(G(z))"});
     ex::TrainState state;
+    // Drawn before a resume moves the generator, so that every run shows the same z.
+    const Tensor<float> fixed_z = Tensor<float>::randn({64, kLatent});
     if (o.resume) {
       state = checkpoints.load();
       if (fs::exists(ex::out_path(o, "loss.csv"))) history = io::LossHistory::load_csv(ex::out_path(o, "loss.csv"));
@@ -173,7 +175,6 @@ int main(int argc, char** argv) {
                   static_cast<long long>(state.epoch), static_cast<long long>(state.step));
     }
 
-    const Tensor<float> fixed_z = Tensor<float>::randn({64, kLatent});
     const io::GridOptions grid{.nrow = 8, .normalize = true, .value_range = {{-1.f, 1.f}}};
     if (o.epochs > state.epoch && (o.steps == 0 || state.step < o.steps)) {
       data::DataLoader loader(images, {.batch_size = o.batch, .shuffle = true, .drop_last = true, .seed = o.seed,

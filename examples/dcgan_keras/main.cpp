@@ -106,6 +106,9 @@ int main(int argc, char** argv) {
     ex::Checkpoints checkpoints(o, {{"G", &G}, {"D", &D}}, {{"opt_g", &opt_g}, {"opt_d", &opt_d}});
     io::LossHistory history({"d_loss", "g_loss"});
     ex::TrainState state;
+    // Drawn before a resume moves the generator, so that every run shows the same z.
+    const Tensor<float> fixed_z = uniform_z(64);
+    const Tensor<float> histogram_z = uniform_z(100);
     if (o.resume) {
       state = checkpoints.load();
       if (fs::exists(ex::out_path(o, "loss.csv"))) history = io::LossHistory::load_csv(ex::out_path(o, "loss.csv"));
@@ -114,8 +117,6 @@ int main(int argc, char** argv) {
                   static_cast<long long>(state.step));
     }
 
-    const Tensor<float> fixed_z = uniform_z(64);
-    const Tensor<float> histogram_z = uniform_z(100);
     const io::GridOptions grid{.nrow = 8, .normalize = true, .value_range = {{-1.f, 1.f}}};
     const int64_t iterations = o.steps > 0 ? std::min(o.steps, o.epochs) : o.epochs;
     if (state.step < iterations) {
