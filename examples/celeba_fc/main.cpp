@@ -24,14 +24,16 @@ namespace {
 constexpr int64_t kLatent = 100;
 
 nn::Sequential<float> make_generator(const Shape& image) {
-  return nn::Sequential<float>(nn::Linear<float>(kLatent, 300), nn::LeakyReLU<float>(), nn::LayerNorm<float>({300}),
-                               nn::Linear<float>(300, image.numel()), nn::Sigmoid<float>(),
+  return nn::Sequential<float>(nn::Linear<float>(kLatent, 300), nn::LeakyReLU<float>(),
+                               nn::LayerNorm<float>({300}), nn::Linear<float>(300, image.numel()),
+                               nn::Sigmoid<float>(),
                                nn::View<float>({-1, image[0], image[1], image[2]}));
 }
 
 nn::Sequential<float> make_discriminator(const Shape& image) {
-  return nn::Sequential<float>(nn::Flatten<float>(), nn::Linear<float>(image.numel(), 100), nn::LeakyReLU<float>(),
-                               nn::LayerNorm<float>({100}), nn::Linear<float>(100, 1), nn::Sigmoid<float>());
+  return nn::Sequential<float>(nn::Flatten<float>(), nn::Linear<float>(image.numel(), 100),
+                               nn::LeakyReLU<float>(), nn::LayerNorm<float>({100}),
+                               nn::Linear<float>(100, 1), nn::Sigmoid<float>());
 }
 
 void set_trainable(nn::Module<float>& m, bool on) {
@@ -41,24 +43,30 @@ void set_trainable(nn::Module<float>& m, bool on) {
 // Cartoon faces, aligned the way CelebA's are (eyes and mouth at about the same place in every
 // image): a background, hair, a face, two eyes and a mouth, with random colours, sizes and
 // offsets. Enough structure for a GAN to show something face-like in a few hundred steps.
-void write_synthetic_faces(const std::string& path, int64_t count, int64_t height, int64_t width, uint64_t seed) {
+void write_synthetic_faces(const std::string& path, int64_t count, int64_t height, int64_t width,
+                           uint64_t seed) {
   std::mt19937_64 rng(seed);
-  auto uniform = [&](double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); };
+  auto uniform = [&](double lo, double hi) {
+    return std::uniform_real_distribution<double>(lo, hi)(rng);
+  };
   struct Rgb {
     double r, g, b;
   };
-  const Rgb skins[] = {{241, 194, 167}, {224, 172, 135}, {198, 134, 96}, {141, 85, 60}, {250, 215, 190}};
+  const Rgb skins[] = {
+      {241, 194, 167}, {224, 172, 135}, {198, 134, 96}, {141, 85, 60}, {250, 215, 190}};
   const Rgb hairs[] = {{40, 28, 20}, {90, 60, 35}, {20, 20, 22}, {200, 160, 90}, {140, 70, 40}};
   data::Hdf5ImageWriter writer(path);
   for (int64_t n = 0; n < count; ++n) {
     io::Image image(height, width, 3);
     auto jitter = [&](Rgb c, double amount) {
-      return Rgb{c.r + uniform(-amount, amount), c.g + uniform(-amount, amount), c.b + uniform(-amount, amount)};
+      return Rgb{c.r + uniform(-amount, amount), c.g + uniform(-amount, amount),
+                 c.b + uniform(-amount, amount)};
     };
     const Rgb background{uniform(40, 230), uniform(40, 230), uniform(40, 230)};
     const Rgb skin = jitter(skins[rng() % 5], 12), hair = jitter(hairs[rng() % 5], 10);
     const Rgb eye{35, 30, 30}, lips = jitter({180, 70, 75}, 20);
-    const double cx = width * (0.5 + uniform(-0.03, 0.03)), cy = height * (0.52 + uniform(-0.02, 0.02));
+    const double cx = width * (0.5 + uniform(-0.03, 0.03)),
+                 cy = height * (0.52 + uniform(-0.02, 0.02));
     const double face_rx = width * uniform(0.22, 0.27), face_ry = height * uniform(0.26, 0.31);
     const double hair_rx = face_rx * uniform(1.1, 1.35), hair_ry = face_ry * uniform(1.05, 1.25);
     const double eye_dx = width * 0.095, eye_y = cy - face_ry * 0.15, mouth_y = cy + face_ry * 0.45;
@@ -72,7 +80,8 @@ void write_synthetic_faces(const std::string& path, int64_t count, int64_t heigh
         const double px = static_cast<double>(x) + 0.5, py = static_cast<double>(y) + 0.5;
         Rgb c = background;
         if (inside(px, py, cx, cy - face_ry * 0.18, hair_rx, hair_ry)) c = hair;
-        if (py > cy + face_ry * 0.2 && inside(px, py, cx, cy + face_ry * 1.6, face_rx * 1.6, face_ry * 0.9))
+        if (py > cy + face_ry * 0.2 &&
+            inside(px, py, cx, cy + face_ry * 1.6, face_rx * 1.6, face_ry * 0.9))
           c = {background.r * 0.6, background.g * 0.6, background.b * 0.6};  // shoulders
         if (inside(px, py, cx, cy, face_rx, face_ry)) c = skin;
         if (inside(px, py, cx - eye_dx, eye_y, width * 0.03, height * 0.014) ||
@@ -91,9 +100,11 @@ void write_synthetic_faces(const std::string& path, int64_t count, int64_t heigh
 
 // An HDF5 file in the CelebA layout, or a folder of images.
 std::unique_ptr<data::Dataset> open_faces(const std::string& path) {
-  NABLA_CHECK(fs::exists(path), "data path '", path,
-              "' does not exist (pass --data with a CelebA-layout HDF5 file or a folder of JPEG/PNG images; "
-              "tools/images_to_hdf5 converts the CelebA zip; --synthetic N trains on generated faces)");
+  NABLA_CHECK(
+      fs::exists(path), "data path '", path,
+      "' does not exist (pass --data with a CelebA-layout HDF5 file or a folder of JPEG/PNG "
+      "images; "
+      "tools/images_to_hdf5 converts the CelebA zip; --synthetic N trains on generated faces)");
   if (fs::is_directory(path)) return std::make_unique<data::ImageFolder>(path);
   return std::make_unique<data::Hdf5Images>(path);
 }
@@ -110,20 +121,25 @@ int main(int argc, char** argv) {
   o.batch = 1;
   o.lr_g = o.lr_d = 1e-4;
   o.data = "data/celeba/celeba_aligned_small.h5";
-  CLI::App app{"celeba_fc: row 4 of GAN_VARIANTS.md, a fully connected GAN on aligned CelebA faces (HDF5 or a "
-               "folder of images)"};
+  CLI::App app{
+      "celeba_fc: row 4 of GAN_VARIANTS.md, a fully connected GAN on aligned CelebA faces (HDF5 or "
+      "a "
+      "folder of images)"};
   ex::add_common_flags(app, o);
   std::string mode = "gan";
   int64_t synthetic = 0, sample_every = 1000, log_every = 1000;
   std::string synthetic_size = "178x218";
-  app.add_option("--mode", mode, "gan, or discriminator-test (D alone: real images vs uniform noise)")
+  app.add_option("--mode", mode,
+                 "gan, or discriminator-test (D alone: real images vs uniform noise)")
       ->capture_default_str()
       ->check(CLI::IsMember({"gan", "discriminator-test"}));
   app.add_option("--synthetic", synthetic,
-                 "write this many generated cartoon faces (RGB, --synthetic-size) to <out>/synthetic_faces.h5 and train on "
+                 "write this many generated cartoon faces (RGB, --synthetic-size) to "
+                 "<out>/synthetic_faces.h5 and train on "
                  "them instead of --data")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--synthetic-size", synthetic_size, "WIDTHxHEIGHT of the --synthetic faces")->capture_default_str();
+  app.add_option("--synthetic-size", synthetic_size, "WIDTHxHEIGHT of the --synthetic faces")
+      ->capture_default_str();
   app.add_option("--sample-every", sample_every, "steps between sample grids (and log lines)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -132,22 +148,26 @@ int main(int argc, char** argv) {
   const bool gan = mode == "gan";
 
   return ex::run("celeba_fc", [&] {
-    NABLA_CHECK(gan || o.dump_samples.empty(), "--dump-samples: the discriminator test has no generator");
+    NABLA_CHECK(gan || o.dump_samples.empty(),
+                "--dump-samples: the discriminator test has no generator");
     ex::setup(o, gan ? "celeba_fc" : "celeba_fc_discriminator_test");
     if (synthetic > 0) {
       o.data = ex::out_path(o, "synthetic_faces.h5");
       long long w = 0, h = 0;
       char x = 0, rest = 0;
-      NABLA_CHECK(std::sscanf(synthetic_size.c_str(), "%lld%c%lld%c", &w, &x, &h, &rest) == 3 && x == 'x' && w >= 8 &&
-                      h >= 8 && w <= 4096 && h <= 4096,
-                  "--synthetic-size: expected WIDTHxHEIGHT between 8x8 and 4096x4096, e.g. 178x218, got '",
-                  synthetic_size, "'");
+      NABLA_CHECK(
+          std::sscanf(synthetic_size.c_str(), "%lld%c%lld%c", &w, &x, &h, &rest) == 3 && x == 'x' &&
+              w >= 8 && h >= 8 && w <= 4096 && h <= 4096,
+          "--synthetic-size: expected WIDTHxHEIGHT between 8x8 and 4096x4096, e.g. 178x218, got '",
+          synthetic_size, "'");
       write_synthetic_faces(o.data, synthetic, h, w, o.seed);
-      std::printf("wrote %lld synthetic faces to %s\n", static_cast<long long>(synthetic), o.data.c_str());
+      std::printf("wrote %lld synthetic faces to %s\n", static_cast<long long>(synthetic),
+                  o.data.c_str());
     }
     const std::unique_ptr<data::Dataset> faces = open_faces(o.data);
     const Shape image = faces->example_shape();
-    NABLA_CHECK(image[0] == 3, "data '", o.data, "' holds ", image[0], "-channel images, expected RGB");
+    NABLA_CHECK(image[0] == 3, "data '", o.data, "' holds ", image[0],
+                "-channel images, expected RGB");
 
     auto D = make_discriminator(image);
     optim::Adam<float> opt_d(D.parameters(), o.lr_d);
@@ -170,7 +190,8 @@ int main(int argc, char** argv) {
     const Tensor<float> fixed_z = Tensor<float>::randn({6, kLatent});
     if (o.resume) {
       state = checkpoints.load();
-      if (fs::exists(ex::out_path(o, "loss.csv"))) history = io::LossHistory::load_csv(ex::out_path(o, "loss.csv"));
+      if (fs::exists(ex::out_path(o, "loss.csv")))
+        history = io::LossHistory::load_csv(ex::out_path(o, "loss.csv"));
       history.truncate_after(state.step);
       std::printf("resumed from %s at epoch %lld, step %lld\n", checkpoints.path().c_str(),
                   static_cast<long long>(state.epoch), static_cast<long long>(state.step));
@@ -187,7 +208,8 @@ int main(int argc, char** argv) {
       // The document walks through the data set in order, one image at a time.
       data::DataLoader loader(*faces, {.batch_size = b, .shuffle = false, .drop_last = true});
       const int64_t per_epoch = loader.size();
-      NABLA_CHECK(per_epoch > 0, "data '", o.data, "' holds ", faces->size(), " images, fewer than one batch of ", b);
+      NABLA_CHECK(per_epoch > 0, "data '", o.data, "' holds ", faces->size(),
+                  " images, fewer than one batch of ", b);
       if (!fs::exists(ex::out_path(o, "real_images.png"))) {
         std::vector<int64_t> first(static_cast<size_t>(std::min<int64_t>(6, faces->size())));
         for (size_t i = 0; i < first.size(); ++i) first[i] = static_cast<int64_t>(i);
@@ -195,7 +217,8 @@ int main(int argc, char** argv) {
                        ex::out_path(o, "real_images.png"), grid);
       }
       for (int64_t epoch = state.epoch; epoch < o.epochs; ++epoch) {
-        io::Progress progress(per_epoch, "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs));
+        io::Progress progress(
+            per_epoch, "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs));
         int64_t i = 0;
         for (const data::Batch& batch : loader) {
           // Resuming mid-epoch skips the images already seen.
@@ -211,7 +234,8 @@ int main(int argc, char** argv) {
           Tensor<float> fake;
           {
             NoGradGuard no_grad;
-            fake = gan ? (*G)(Tensor<float>::randn({b, kLatent})) : Tensor<float>::rand(batch.images.shape());
+            fake = gan ? (*G)(Tensor<float>::randn({b, kLatent}))
+                       : Tensor<float>::rand(batch.images.shape());
           }
           const Tensor<float> d_fake = bce(D(fake), zeros);
           opt_d.zero_grad();
@@ -219,7 +243,8 @@ int main(int argc, char** argv) {
           opt_d.step();
           double g_value = 0;
           if (gan) {
-            set_trainable(D, false);  // G's step changes G only; D's weight gradients are not needed
+            set_trainable(D,
+                          false);  // G's step changes G only; D's weight gradients are not needed
             const Tensor<float> g_loss = bce(D((*G)(Tensor<float>::randn({b, kLatent}))), ones);
             opt_g->zero_grad();
             g_loss.backward();
@@ -235,13 +260,14 @@ int main(int argc, char** argv) {
           else
             history.add(state.step, {d_real.item(), d_fake.item()});
           if (state.step % log_every == 0) {
-            std::printf("step %lld: D real %.4f, D %s %.4f%s\n", static_cast<long long>(state.step), d_real.item(),
-                        gan ? "fake" : "noise", d_fake.item(),
+            std::printf("step %lld: D real %.4f, D %s %.4f%s\n", static_cast<long long>(state.step),
+                        d_real.item(), gan ? "fake" : "noise", d_fake.item(),
                         gan ? (", G " + std::to_string(g_value).substr(0, 6)).c_str() : "");
             if (gan) save_samples("fake_images-step" + std::to_string(state.step) + ".png");
           }
           progress.set_status("D real " + std::to_string(d_real.item()).substr(0, 6) + "  D " +
-                              (gan ? "fake " : "noise ") + std::to_string(d_fake.item()).substr(0, 6) +
+                              (gan ? "fake " : "noise ") +
+                              std::to_string(d_fake.item()).substr(0, 6) +
                               (gan ? "  G " + std::to_string(g_value).substr(0, 6) : ""));
           progress.advance();
           if (o.steps > 0 && state.step >= o.steps) break;
@@ -255,7 +281,8 @@ int main(int argc, char** argv) {
         }
         checkpoints.save(state);
         history.save_csv(ex::out_path(o, "loss.csv"));
-        history.save_png(ex::out_path(o, "loss.png"), {.title = gan ? "GAN training losses" : "Discriminator test"});
+        history.save_png(ex::out_path(o, "loss.png"),
+                         {.title = gan ? "GAN training losses" : "Discriminator test"});
         if (o.steps > 0 && state.step >= o.steps) break;
       }
     }
@@ -264,8 +291,12 @@ int main(int argc, char** argv) {
       G->eval();
       save_samples("fake_images-final.png");
       if (!o.dump_samples.empty())
-        ex::dump_samples(o.dump_samples, o.dump_count, data::PixelRange::zero_one,
-                         [&](int64_t n) { return (*G)(Tensor<float>::randn({n, kLatent})); }, 10);
+        ex::dump_samples(
+            o.dump_samples, o.dump_count, data::PixelRange::zero_one,
+            [&](int64_t n) {
+              return (*G)(Tensor<float>::randn({n, kLatent}));
+            },
+            10);
     } else {
       // What the test shows: D tells the images from noise.
       std::vector<int64_t> first(static_cast<size_t>(std::min<int64_t>(4, faces->size())));

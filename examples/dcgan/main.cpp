@@ -47,10 +47,11 @@ nn::Sequential<float> make_generator(const ImageShape& s, bool linear_projection
 }
 
 nn::Sequential<float> make_discriminator(const ImageShape& s) {
-  return nn::Sequential<float>(nn::Conv2d<float>(s.channels, 64, 4, 2, 1), nn::LeakyReLU<float>(0.2),
-                               nn::Conv2d<float>(64, 128, 4, 2, 1), nn::BatchNorm2d<float>(128),
-                               nn::LeakyReLU<float>(0.2), nn::Flatten<float>(),
-                               nn::Linear<float>(128 * (s.height / 4) * (s.width / 4), 1), nn::Sigmoid<float>());
+  return nn::Sequential<float>(
+      nn::Conv2d<float>(s.channels, 64, 4, 2, 1), nn::LeakyReLU<float>(0.2),
+      nn::Conv2d<float>(64, 128, 4, 2, 1), nn::BatchNorm2d<float>(128), nn::LeakyReLU<float>(0.2),
+      nn::Flatten<float>(), nn::Linear<float>(128 * (s.height / 4) * (s.width / 4), 1),
+      nn::Sigmoid<float>());
 }
 
 // The DCGAN paper's initialisation: weights of (transposed) convolutions and linear layers from
@@ -83,9 +84,10 @@ std::vector<int64_t> parse_triple(const std::string& text) {
 }
 
 // Rows of `steps` images, each walking in a straight line from one z to another.
-void save_latent_walk(nn::Module<float>& G, const std::string& path, int64_t rows, int64_t steps, Generator& gen,
-                      const io::GridOptions& grid) {
-  const Tensor<float> from = Tensor<float>::randn({rows, kLatent}, gen), to = Tensor<float>::randn({rows, kLatent}, gen);
+void save_latent_walk(nn::Module<float>& G, const std::string& path, int64_t rows, int64_t steps,
+                      Generator& gen, const io::GridOptions& grid) {
+  const Tensor<float> from = Tensor<float>::randn({rows, kLatent}, gen),
+                      to = Tensor<float>::randn({rows, kLatent}, gen);
   std::vector<Tensor<float>> z;
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t s = 0; s < steps; ++s) {
@@ -99,20 +101,24 @@ void save_latent_walk(nn::Module<float>& G, const std::string& path, int64_t row
 
 // One row per equation A - B + C: the images of A, B and C, a blank, the image of A - B + C and
 // three of its neighbours (the paper adds noise to the result to show it is stable).
-void save_arithmetic(nn::Module<float>& G, const Tensor<float>& fixed_z, const std::vector<std::vector<int64_t>>& rows,
-                     const std::string& path, Generator& gen, const io::GridOptions& grid) {
+void save_arithmetic(nn::Module<float>& G, const Tensor<float>& fixed_z,
+                     const std::vector<std::vector<int64_t>>& rows, const std::string& path,
+                     Generator& gen, const io::GridOptions& grid) {
   std::vector<Tensor<float>> z;
   for (const auto& r : rows) {
-    const Tensor<float> a = fixed_z.narrow(0, r[0], 1), b = fixed_z.narrow(0, r[1], 1), c = fixed_z.narrow(0, r[2], 1);
+    const Tensor<float> a = fixed_z.narrow(0, r[0], 1), b = fixed_z.narrow(0, r[1], 1),
+                        c = fixed_z.narrow(0, r[2], 1);
     const Tensor<float> result = a - b + c;
     z.insert(z.end(), {a, b, c, result});
-    for (int k = 0; k < 3; ++k) z.push_back(result + Tensor<float>::uniform({1, kLatent}, -0.25f, 0.25f, gen));
+    for (int k = 0; k < 3; ++k)
+      z.push_back(result + Tensor<float>::uniform({1, kLatent}, -0.25f, 0.25f, gen));
   }
   const Tensor<float> images = G(cat(z, 0));
   const int64_t n = images.size(0);
   // A blank column between the operands and the results.
   std::vector<Tensor<float>> laid_out;
-  const Tensor<float> blank = Tensor<float>::full({1, images.size(1), images.size(2), images.size(3)}, -1.f);
+  const Tensor<float> blank =
+      Tensor<float>::full({1, images.size(1), images.size(2), images.size(3)}, -1.f);
   for (int64_t i = 0; i < n; ++i) {
     if (i % 7 == 3) laid_out.push_back(blank);
     laid_out.push_back(images.narrow(0, i, 1));
@@ -134,13 +140,20 @@ int main(int argc, char** argv) {
   bool linear_projection = false;
   int64_t log_every = 50;
   std::vector<std::string> arithmetic = {"0,1,2", "3,4,5", "6,7,8", "9,10,11"};
-  app.add_option("--beta1", beta1, "Adam beta1 for both optimizers")->capture_default_str()->check(CLI::Range(0.0, 0.999));
-  app.add_flag("--linear-projection", linear_projection,
-               "project z with Linear(100,128*7*7)+BatchNorm1d instead of ConvT(100,128,7)+BatchNorm2d");
-  app.add_option("--log-every", log_every, "steps between log lines")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--arithmetic", arithmetic,
-                 "an equation A-B+C for arithmetic.png: three indices into the 64 images of fake_images-*.png "
-                 "(row by row), e.g. --arithmetic 3,17,42 --arithmetic 5,9,60 (default: 0,1,2 3,4,5 6,7,8 9,10,11)");
+  app.add_option("--beta1", beta1, "Adam beta1 for both optimizers")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.999));
+  app.add_flag(
+      "--linear-projection", linear_projection,
+      "project z with Linear(100,128*7*7)+BatchNorm1d instead of ConvT(100,128,7)+BatchNorm2d");
+  app.add_option("--log-every", log_every, "steps between log lines")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option(
+      "--arithmetic", arithmetic,
+      "an equation A-B+C for arithmetic.png: three indices into the 64 images of fake_images-*.png "
+      "(row by row), e.g. --arithmetic 3,17,42 --arithmetic 5,9,60 (default: 0,1,2 3,4,5 6,7,8 "
+      "9,10,11)");
   CLI11_PARSE(app, argc, argv);
 
   return ex::run("dcgan", [&] {
@@ -152,8 +165,9 @@ int main(int argc, char** argv) {
     const data::ImageDataset images = ex::load_mnist_or_fail(o.data);
     const Shape example = images.example_shape();
     const ImageShape shape{example[0], example[1], example[2]};
-    NABLA_CHECK(shape.height % 4 == 0 && shape.width % 4 == 0, "dcgan: images of '", o.data, "' are ", shape.height,
-                "x", shape.width, "; this DCGAN needs sides that divide by 4");
+    NABLA_CHECK(shape.height % 4 == 0 && shape.width % 4 == 0, "dcgan: images of '", o.data,
+                "' are ", shape.height, "x", shape.width,
+                "; this DCGAN needs sides that divide by 4");
 
     auto G = make_generator(shape, linear_projection);
     auto D = make_discriminator(shape);
@@ -169,7 +183,8 @@ int main(int argc, char** argv) {
     const Tensor<float> fixed_z = Tensor<float>::randn({64, kLatent});
     if (o.resume) {
       state = checkpoints.load();
-      if (fs::exists(ex::out_path(o, "loss.csv"))) history = io::LossHistory::load_csv(ex::out_path(o, "loss.csv"));
+      if (fs::exists(ex::out_path(o, "loss.csv")))
+        history = io::LossHistory::load_csv(ex::out_path(o, "loss.csv"));
       history.truncate_after(state.step);
       std::printf("resumed from %s at epoch %lld, step %lld\n", checkpoints.path().c_str(),
                   static_cast<long long>(state.epoch), static_cast<long long>(state.step));
@@ -177,16 +192,21 @@ int main(int argc, char** argv) {
 
     const io::GridOptions grid{.nrow = 8, .normalize = true, .value_range = {{-1.f, 1.f}}};
     if (o.epochs > state.epoch && (o.steps == 0 || state.step < o.steps)) {
-      data::DataLoader loader(images, {.batch_size = o.batch, .shuffle = true, .drop_last = true, .seed = o.seed,
+      data::DataLoader loader(images, {.batch_size = o.batch,
+                                       .shuffle = true,
+                                       .drop_last = true,
+                                       .seed = o.seed,
                                        .range = data::PixelRange::minus_one_one});
       const int64_t per_epoch = loader.size();
-      NABLA_CHECK(per_epoch > 0, "dcgan: '", o.data, "' holds ", images.size(), " images, fewer than one batch of ",
-                  o.batch);
-      const Tensor<float> ones = Tensor<float>::ones({o.batch, 1}), zeros = Tensor<float>::zeros({o.batch, 1});
+      NABLA_CHECK(per_epoch > 0, "dcgan: '", o.data, "' holds ", images.size(),
+                  " images, fewer than one batch of ", o.batch);
+      const Tensor<float> ones = Tensor<float>::ones({o.batch, 1}),
+                          zeros = Tensor<float>::zeros({o.batch, 1});
       bool wrote_real = fs::exists(ex::out_path(o, "real_images.png"));
       for (int64_t epoch = state.epoch; epoch < o.epochs; ++epoch) {
         loader.set_epoch(epoch);
-        io::Progress progress(per_epoch, "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs));
+        io::Progress progress(
+            per_epoch, "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs));
         int64_t i = 0;
         for (const data::Batch& batch : loader) {
           if (!wrote_real) {
@@ -214,10 +234,12 @@ int main(int argc, char** argv) {
           const double dx = mean(real_out).item(), dgz = mean(fake_out).item();
           history.add(state.step, {d_loss.item(), g_loss.item(), dx, dgz});
           if (i % log_every == 0) {
-            std::printf("Epoch [%lld/%lld], Step [%lld/%lld], d_loss: %.4f, g_loss: %.4f, D(x): %.2f, D(G(z)): %.2f\n",
-                        static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs),
-                        static_cast<long long>(i), static_cast<long long>(per_epoch), d_loss.item(), g_loss.item(), dx,
-                        dgz);
+            std::printf(
+                "Epoch [%lld/%lld], Step [%lld/%lld], d_loss: %.4f, g_loss: %.4f, D(x): %.2f, "
+                "D(G(z)): %.2f\n",
+                static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs),
+                static_cast<long long>(i), static_cast<long long>(per_epoch), d_loss.item(),
+                g_loss.item(), dx, dgz);
           }
           progress.set_status("d_loss " + std::to_string(d_loss.item()).substr(0, 6) + "  g_loss " +
                               std::to_string(g_loss.item()).substr(0, 6));
@@ -229,7 +251,9 @@ int main(int argc, char** argv) {
         {
           NoGradGuard no_grad;
           G.eval();
-          io::save_image(G(fixed_z), ex::out_path(o, "fake_images-" + std::to_string(epoch + 1) + ".png"), grid);
+          io::save_image(G(fixed_z),
+                         ex::out_path(o, "fake_images-" + std::to_string(epoch + 1) + ".png"),
+                         grid);
           G.train();
         }
         checkpoints.save(state);
@@ -246,10 +270,14 @@ int main(int argc, char** argv) {
     save_arithmetic(G, fixed_z, equations, ex::out_path(o, "arithmetic.png"), extras, grid);
     if (!o.dump_samples.empty())
       ex::dump_samples(o.dump_samples, o.dump_count, data::PixelRange::minus_one_one,
-                       [&](int64_t n) { return G(Tensor<float>::randn({n, kLatent})); });
-    std::printf("dcgan: outputs in %s (fake_images-*.png, latent_walk.png, arithmetic.png, loss.png, loss.csv, "
-                "checkpoint.nabla)\n",
-                o.out.c_str());
+                       [&](int64_t n) {
+                         return G(Tensor<float>::randn({n, kLatent}));
+                       });
+    std::printf(
+        "dcgan: outputs in %s (fake_images-*.png, latent_walk.png, arithmetic.png, loss.png, "
+        "loss.csv, "
+        "checkpoint.nabla)\n",
+        o.out.c_str());
     return 0;
   });
 }

@@ -23,19 +23,22 @@ namespace {
 constexpr int64_t kLatent = 100;
 
 nn::Sequential<float> make_generator() {
-  return nn::Sequential<float>(
-      nn::Linear<float>(kLatent, 512), nn::LeakyReLU<float>(0.2), nn::Linear<float>(512, 128 * 7 * 7),
-      nn::LeakyReLU<float>(0.2), nn::BatchNorm1d<float>(128 * 7 * 7, /*eps=*/1e-3, /*momentum=*/0.01),
-      nn::Reshape<float>({-1, 128, 7, 7}), nn::Upsample<float>(2), nn::Conv2d<float>(128, 64, 5, 1, 2),
-      nn::Tanh<float>(), nn::Upsample<float>(2), nn::Conv2d<float>(64, 1, 5, 1, 2), nn::Tanh<float>());
+  return nn::Sequential<float>(nn::Linear<float>(kLatent, 512), nn::LeakyReLU<float>(0.2),
+                               nn::Linear<float>(512, 128 * 7 * 7), nn::LeakyReLU<float>(0.2),
+                               nn::BatchNorm1d<float>(128 * 7 * 7, /*eps=*/1e-3, /*momentum=*/0.01),
+                               nn::Reshape<float>({-1, 128, 7, 7}), nn::Upsample<float>(2),
+                               nn::Conv2d<float>(128, 64, 5, 1, 2), nn::Tanh<float>(),
+                               nn::Upsample<float>(2), nn::Conv2d<float>(64, 1, 5, 1, 2),
+                               nn::Tanh<float>());
 }
 
 nn::Sequential<float> make_discriminator() {
   return nn::Sequential<float>(
-      nn::Conv2d<float>(1, 256, 5, 1, 2), nn::LeakyReLU<float>(0.2), nn::MaxPool2d<float>(2), nn::Dropout<float>(0.3),
-      nn::Conv2d<float>(256, 512, 5, 1, 2), nn::LeakyReLU<float>(0.2), nn::MaxPool2d<float>(2),
-      nn::Dropout<float>(0.3), nn::Flatten<float>(), nn::Linear<float>(512 * 7 * 7, 256), nn::LeakyReLU<float>(0.2),
-      nn::Dropout<float>(0.3), nn::Linear<float>(256, 1), nn::Sigmoid<float>());
+      nn::Conv2d<float>(1, 256, 5, 1, 2), nn::LeakyReLU<float>(0.2), nn::MaxPool2d<float>(2),
+      nn::Dropout<float>(0.3), nn::Conv2d<float>(256, 512, 5, 1, 2), nn::LeakyReLU<float>(0.2),
+      nn::MaxPool2d<float>(2), nn::Dropout<float>(0.3), nn::Flatten<float>(),
+      nn::Linear<float>(512 * 7 * 7, 256), nn::LeakyReLU<float>(0.2), nn::Dropout<float>(0.3),
+      nn::Linear<float>(256, 1), nn::Sigmoid<float>());
 }
 
 // Keras's defaults: Glorot-uniform kernels, zero biases; BatchNorm's gamma stays 1.
@@ -56,16 +59,17 @@ void set_trainable(nn::Module<float>& m, bool on) {
 
 Tensor<float> uniform_z(int64_t n) { return Tensor<float>::uniform({n, kLatent}, -1.f, 1.f); }
 
-void save_histogram(nn::Module<float>& G, const Tensor<float>& real, const Tensor<float>& z, const std::string& path,
-                    const std::string& when) {
+void save_histogram(nn::Module<float>& G, const Tensor<float>& real, const Tensor<float>& z,
+                    const std::string& path, const std::string& when) {
   NoGradGuard no_grad;
   G.eval();
   const Tensor<float> fake = G(z);
   G.train();
   const std::vector<io::Sample> samples = {io::Sample::of("real images", real),
                                            io::Sample::of("generated images", fake)};
-  io::plot_histogram(path, samples, {.title = "Pixel values, real vs generated, " + when, .bins = 20,
-                                     .range = {{-1.0, 1.0}}});
+  io::plot_histogram(
+      path, samples,
+      {.title = "Pixel values, real vs generated, " + when, .bins = 20, .range = {{-1.0, 1.0}}});
 }
 }  // namespace
 
@@ -74,13 +78,20 @@ int main(int argc, char** argv) {
   o.epochs = 1000;
   o.batch = 128;
   o.lr_g = o.lr_d = 2e-4;
-  CLI::App app{"dcgan_keras: row 8 of GAN_VARIANTS.md, the Keras DCGAN on MNIST in [-1, 1] with random batches"};
+  CLI::App app{
+      "dcgan_keras: row 8 of GAN_VARIANTS.md, the Keras DCGAN on MNIST in [-1, 1] with random "
+      "batches"};
   ex::add_common_flags(app, o);
   int64_t d_steps = 1, g_steps = 5, sample_every = 20, checkpoint_every = 20;
   double real_target = 0.9;
-  app.add_option("--d-steps", d_steps, "D steps per iteration")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--g-steps", g_steps, "G steps per iteration")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--real-target", real_target, "D's target for real images (one-sided label smoothing)")
+  app.add_option("--d-steps", d_steps, "D steps per iteration")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--g-steps", g_steps, "G steps per iteration")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--real-target", real_target,
+                 "D's target for real images (one-sided label smoothing)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--sample-every", sample_every, "iterations between sample grids")
@@ -89,8 +100,10 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint-every", checkpoint_every, "iterations between checkpoints")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  app.footer("--epochs counts outer iterations, as the document's code does (epochs = 1000): each is "
-             "--d-steps D steps and --g-steps G steps on random batches. --steps stops after that many iterations.");
+  app.footer(
+      "--epochs counts outer iterations, as the document's code does (epochs = 1000): each is "
+      "--d-steps D steps and --g-steps G steps on random batches. --steps stops after that many "
+      "iterations.");
   CLI11_PARSE(app, argc, argv);
 
   return ex::run("dcgan_keras", [&] {
@@ -111,7 +124,8 @@ int main(int argc, char** argv) {
     const Tensor<float> histogram_z = uniform_z(100);
     if (o.resume) {
       state = checkpoints.load();
-      if (fs::exists(ex::out_path(o, "loss.csv"))) history = io::LossHistory::load_csv(ex::out_path(o, "loss.csv"));
+      if (fs::exists(ex::out_path(o, "loss.csv")))
+        history = io::LossHistory::load_csv(ex::out_path(o, "loss.csv"));
       history.truncate_after(state.step);
       std::printf("resumed from %s at iteration %lld\n", checkpoints.path().c_str(),
                   static_cast<long long>(state.step));
@@ -122,9 +136,11 @@ int main(int argc, char** argv) {
     if (state.step < iterations) {
       const data::ImageDataset mnist = ex::load_mnist_or_fail(o.data);
       Generator histogram_gen(o.seed + 1);
-      const Tensor<float> histogram_real = data::random_batch(mnist, 100, histogram_gen, data::PixelRange::minus_one_one).images;
+      const Tensor<float> histogram_real =
+          data::random_batch(mnist, 100, histogram_gen, data::PixelRange::minus_one_one).images;
       if (!fs::exists(ex::out_path(o, "histogram_before.png")))
-        save_histogram(G, histogram_real, histogram_z, ex::out_path(o, "histogram_before.png"), "before training");
+        save_histogram(G, histogram_real, histogram_z, ex::out_path(o, "histogram_before.png"),
+                       "before training");
       const int64_t b = o.batch;
       Tensor<float> d_target = Tensor<float>::zeros({2 * b, 1});
       d_target.narrow(0, 0, b).fill_(static_cast<float>(real_target));
@@ -133,7 +149,9 @@ int main(int argc, char** argv) {
       while (state.step < iterations) {
         double d_loss = 0, g_loss = 0;
         for (int64_t k = 0; k < d_steps; ++k) {
-          const Tensor<float> real = data::random_batch(mnist, b, default_generator(), data::PixelRange::minus_one_one).images;
+          const Tensor<float> real =
+              data::random_batch(mnist, b, default_generator(), data::PixelRange::minus_one_one)
+                  .images;
           Tensor<float> fake;
           {
             NoGradGuard no_grad;  // G.predict
@@ -164,7 +182,8 @@ int main(int argc, char** argv) {
         if (iteration % sample_every == 0) {
           NoGradGuard no_grad;
           G.eval();
-          io::save_image(G(fixed_z), ex::out_path(o, "samples-" + std::to_string(iteration) + ".png"), grid);
+          io::save_image(G(fixed_z),
+                         ex::out_path(o, "samples-" + std::to_string(iteration) + ".png"), grid);
           G.train();
           std::printf("Epoch: %lld\nDiscriminator loss: %.6f\nGenerator loss: %.6f\n",
                       static_cast<long long>(iteration), d_loss, g_loss);
@@ -192,9 +211,11 @@ int main(int argc, char** argv) {
       ex::dump_samples(o.dump_samples, o.dump_count, data::PixelRange::minus_one_one,
                        [&](int64_t n) { return G(uniform_z(n)); });
     }
-    std::printf("dcgan_keras: outputs in %s (samples-*.png, histogram_before.png, histogram_after.png, loss.png, "
-                "loss.csv, checkpoint.nabla)\n",
-                o.out.c_str());
+    std::printf(
+        "dcgan_keras: outputs in %s (samples-*.png, histogram_before.png, histogram_after.png, "
+        "loss.png, "
+        "loss.csv, checkpoint.nabla)\n",
+        o.out.c_str());
     return 0;
   });
 }
