@@ -139,6 +139,30 @@ inline void dump_samples(const std::string& path, int64_t count, data::PixelRang
   std::printf("wrote %lld samples to %s\n", static_cast<long long>(count), path.c_str());
 }
 
+// Every image of a dataset in [0, 1], one flattened image per row.
+inline Tensor<float> all_images(const data::Dataset& dataset) {
+  std::vector<int64_t> indices(static_cast<size_t>(dataset.size()));
+  for (size_t i = 0; i < indices.size(); ++i) indices[i] = static_cast<int64_t>(i);
+  const Tensor<float> images = data::make_batch(dataset, indices, data::PixelRange::zero_one).images;
+  return images.reshape({dataset.size(), images.numel() / std::max<int64_t>(dataset.size(), 1)});
+}
+
+// The mean over pixels of the per-pixel standard deviation across a set of images (one per row):
+// about 0.3 for real digits, near 0 when every image is the same one (mode collapse).
+inline double pixel_spread(const Tensor<float>& images) {
+  const int64_t n = images.size(0), d = images.size(1);
+  const Tensor<float> c = images.contiguous();
+  const float* x = c.data();
+  double total = 0;
+  for (int64_t j = 0; j < d; ++j) {
+    double s = 0, s2 = 0;
+    for (int64_t i = 0; i < n; ++i) s += x[i * d + j], s2 += static_cast<double>(x[i * d + j]) * x[i * d + j];
+    const double mean = s / static_cast<double>(n);
+    total += std::sqrt(std::max(0.0, s2 / static_cast<double>(n) - mean * mean));
+  }
+  return total / static_cast<double>(d);
+}
+
 // Loads MNIST-style IDX files from a folder, with a one-line error naming what is missing.
 inline data::ImageDataset load_mnist_or_fail(const std::string& folder, data::Split split = data::Split::train) {
   NABLA_CHECK(fs::is_directory(folder), "data folder '", folder,

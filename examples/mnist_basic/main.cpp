@@ -35,30 +35,6 @@ Tensor<float> noise_images(int64_t n) { return Tensor<float>::rand({n, kImage});
 Tensor<float> latent(int64_t n) { return Tensor<float>::rand({n, kLatent}); }
 
 // Every image of a data set as one N x 784 tensor in [0, 1].
-Tensor<float> all_images(const data::Dataset& dataset) {
-  std::vector<int64_t> indices(static_cast<size_t>(dataset.size()));
-  for (size_t i = 0; i < indices.size(); ++i) indices[i] = static_cast<int64_t>(i);
-  return data::make_batch(dataset, indices, data::PixelRange::zero_one)
-      .images.reshape({dataset.size(), kImage});
-}
-
-// The mean over pixels of the per-pixel standard deviation across a set of images: about 0.3 for
-// real digits, near 0 when every image is the same one.
-double pixel_spread(const Tensor<float>& images) {
-  const int64_t n = images.size(0), d = images.size(1);
-  const Tensor<float> c = images.contiguous();
-  const float* x = c.data();
-  double total = 0;
-  for (int64_t j = 0; j < d; ++j) {
-    double s = 0, s2 = 0;
-    for (int64_t i = 0; i < n; ++i)
-      s += x[i * d + j], s2 += static_cast<double>(x[i * d + j]) * x[i * d + j];
-    const double mean = s / static_cast<double>(n);
-    total += std::sqrt(std::max(0.0, s2 / static_cast<double>(n) - mean * mean));
-  }
-  return total / static_cast<double>(d);
-}
-
 std::string status_line(const char* a, double va, const char* b, double vb) {
   char buffer[96];
   std::snprintf(buffer, sizeof buffer, "%s %.4f  %s %.4f", a, va, b, vb);
@@ -152,7 +128,7 @@ int discriminator_test(ex::Options& o, int64_t log_every) {
 
   // Held-out real images against as many fresh noise images.
   NoGradGuard no_grad;
-  const Tensor<float> real = all_images(test), noise = noise_images(test.size());
+  const Tensor<float> real = ex::all_images(test), noise = noise_images(test.size());
   const std::vector<float> on_real = run.D(real).to_vector(), on_noise = run.D(noise).to_vector();
   int64_t correct = 0;
   double mean_real = 0, mean_noise = 0;
@@ -235,8 +211,8 @@ int gan(ex::Options& o, int64_t log_every) {
   const data::ImageDataset test = ex::load_mnist_or_fail(o.data, data::Split::test);
   std::printf(
       "pixel spread (mean per-pixel std): 1000 samples %.4f, %lld held-out real images %.4f\n",
-      pixel_spread(run.G(latent(1000))), static_cast<long long>(test.size()),
-      pixel_spread(all_images(test)));
+      ex::pixel_spread(run.G(latent(1000))), static_cast<long long>(test.size()),
+      ex::pixel_spread(ex::all_images(test)));
   if (!o.dump_samples.empty())
     ex::dump_samples(o.dump_samples, o.dump_count, data::PixelRange::zero_one,
                      [&](int64_t n) { return as_images(run.G(latent(n))); });

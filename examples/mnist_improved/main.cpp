@@ -45,30 +45,6 @@ Tensor<float> as_images(const Tensor<float>& flat) {
   return flat.reshape({flat.size(0), 1, 28, 28});
 }
 
-Tensor<float> all_images(const data::Dataset& dataset) {
-  std::vector<int64_t> indices(static_cast<size_t>(dataset.size()));
-  for (size_t i = 0; i < indices.size(); ++i) indices[i] = static_cast<int64_t>(i);
-  return data::make_batch(dataset, indices, data::PixelRange::zero_one)
-      .images.reshape({dataset.size(), kImage});
-}
-
-// The mean over pixels of the per-pixel standard deviation across a set of images: about 0.3 for
-// real digits, near 0 when every image is the same one.
-double pixel_spread(const Tensor<float>& images) {
-  const int64_t n = images.size(0), d = images.size(1);
-  const Tensor<float> c = images.contiguous();
-  const float* x = c.data();
-  double total = 0;
-  for (int64_t j = 0; j < d; ++j) {
-    double s = 0, s2 = 0;
-    for (int64_t i = 0; i < n; ++i)
-      s += x[i * d + j], s2 += static_cast<double>(x[i * d + j]) * x[i * d + j];
-    const double mean = s / static_cast<double>(n);
-    total += std::sqrt(std::max(0.0, s2 / static_cast<double>(n) - mean * mean));
-  }
-  return total / static_cast<double>(d);
-}
-
 // Row 3b. Each row of a picture is one pair of seeds drawn from the stage's distribution.
 void seed_experiments(nn::Sequential<float>& G, const Stage& stage, int64_t pairs, int64_t between,
                       const ex::Options& o) {
@@ -274,8 +250,8 @@ int main(int argc, char** argv) {
     const data::ImageDataset test = ex::load_mnist_or_fail(o.data, data::Split::test);
     std::printf(
         "pixel spread (mean per-pixel std): 1000 samples %.4f, %lld held-out real images %.4f\n",
-        pixel_spread(G(latent(1000))), static_cast<long long>(test.size()),
-        pixel_spread(all_images(test)));
+        ex::pixel_spread(G(latent(1000))), static_cast<long long>(test.size()),
+        ex::pixel_spread(ex::all_images(test)));
     if (!o.dump_samples.empty())
       ex::dump_samples(o.dump_samples, o.dump_count, data::PixelRange::zero_one,
                        [&](int64_t n) { return as_images(G(latent(n))); });
