@@ -15,8 +15,9 @@
 #             it), OpenBLAS alone with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (its own CPU
 #             detection), torch GEMM; first for n <= 1024, then for n = 2048
 #   layers    Linear, Conv2d, ConvTranspose2d forward+backward: nabla, torch, torch with the two
-#             OpenBLAS variables unset
-#   gan       a training iteration of GAN_VARIANTS.md rows 3, 6, 7: nabla, torch, torch unset
+#             OpenBLAS variables unset, and (two threads only) torch unset with OpenBLAS on one
+#             thread (NABLA_BENCH_BLAS_THREADS=1: no second pool spinning beside libtorch's)
+#   gan       a training iteration of GAN_VARIANTS.md rows 3, 6, 7, the same four ways
 # n = 2048 takes 0.1–0.3 s per product, so there each round times one product per benchmark
 # (after an untimed warm-up) instead of running for --min-time; the batch-128 convolutions and
 # the row-7 iteration likewise run a fixed, small number of iterations (set in the programs).
@@ -138,14 +139,17 @@ run() {
 small='/(256|512|1024)/'
 large='/2048/'
 start=$SECONDS
-# torch_both PART EXE ARGS...: a libtorch program as the environment configures OpenBLAS, then
-# with OpenBLAS's own CPU detection.
-torch_both() {
+# torch_all PART EXE ARGS...: a libtorch program as the environment configures OpenBLAS, then
+# with OpenBLAS's own CPU detection, then (two-thread cases only) with OpenBLAS's own detection
+# and OpenBLAS kept on one thread, libtorch's OpenMP pool alone on the two (torch_threads.hpp).
+torch_all() {
   local part="$1"
   shift
   [[ $torch -eq 1 ]] || return 0
+  local unset=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
   run "$part.torch.r$r" "$@"
-  run "$part.torch-unset.r$r" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$@"
+  run "$part.torch-unset.r$r" "${unset[@]}" "$@"
+  run "$part.torch-unset-blas1.r$r" "${unset[@]}" NABLA_BENCH_BLAS_THREADS=1 "$@" --benchmark_filter=/threads:2
 }
 
 for ((r = 1; r <= rounds; r++)); do
@@ -172,7 +176,7 @@ for ((r = 1; r <= rounds; r++)); do
   for part in layers gan; do
     want "$part" || continue
     run "$part.nabla.r$r" "$nabla_bin/bench_$part" --benchmark_min_time="$min_time"
-    torch_both "$part" "$torch_bin/bench_${part}_torch" --benchmark_min_time="$min_time"
+    torch_all "$part" "$torch_bin/bench_${part}_torch" --benchmark_min_time="$min_time"
   done
 done
 
