@@ -23,8 +23,9 @@
 # the row-7 iteration likewise run a fixed, small number of iterations (set in the programs).
 #
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for those runs only, here and nowhere else
-# (never in the tests). With the defaults one round takes about 1.5 minutes on 2 cores (overhead
-# and gemm about 45 s, layers and gan about 50 s), plus the build and any wait for a quiet machine.
+# (never in the tests). With the defaults one round takes about 90 s on 2 cores (overhead 10 s,
+# gemm 22 s, layers 38 s, gan 19 s), 5 rounds about 7.5 minutes, plus the build and any wait for a
+# quiet machine.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
