@@ -40,8 +40,8 @@ using Net = nn::Sequential<float>;
 
 struct Row3 {
   static Net net(int64_t in, int64_t out) {
-    return Net(nn::Linear<float>(in, 200), nn::LeakyReLU<float>(0.02), nn::LayerNorm<float>(Shape{200}),
-               nn::Linear<float>(200, out), nn::Sigmoid<float>());
+    return Net(nn::Linear<float>(in, 200), nn::LeakyReLU<float>(0.02),
+               nn::LayerNorm<float>(Shape{200}), nn::Linear<float>(200, out), nn::Sigmoid<float>());
   }
   Generator gen{301};
   Net G = net(100, 784), D = net(784, 1);
@@ -69,13 +69,15 @@ struct Row3 {
 struct Row6 {
   static constexpr int64_t kBatch = 100, kLatent = 64;
   Generator gen{601};
-  Net G{nn::Linear<float>(kLatent, 256), nn::ReLU<float>(), nn::Linear<float>(256, 256), nn::ReLU<float>(),
-        nn::Linear<float>(256, 784), nn::Tanh<float>()};
-  Net D{nn::Linear<float>(784, 256), nn::LeakyReLU<float>(0.2), nn::Linear<float>(256, 256), nn::LeakyReLU<float>(0.2),
-        nn::Linear<float>(256, 1), nn::Sigmoid<float>()};
+  Net G{nn::Linear<float>(kLatent, 256), nn::ReLU<float>(),
+        nn::Linear<float>(256, 256),     nn::ReLU<float>(),
+        nn::Linear<float>(256, 784),     nn::Tanh<float>()};
+  Net D{nn::Linear<float>(784, 256), nn::LeakyReLU<float>(0.2), nn::Linear<float>(256, 256),
+        nn::LeakyReLU<float>(0.2),   nn::Linear<float>(256, 1), nn::Sigmoid<float>()};
   optim::Adam<float> opt_g{G.parameters(), 2e-4}, opt_d{D.parameters(), 2e-4};
   nn::BCELoss<float> bce;
-  T real = T::uniform({kBatch, 784}, -1.f, 1.f, gen), ones = T::ones({kBatch, 1}), zeros = T::zeros({kBatch, 1});
+  T real = T::uniform({kBatch, 784}, -1.f, 1.f, gen), ones = T::ones({kBatch, 1}),
+    zeros = T::zeros({kBatch, 1});
   T d_loss, g_loss;
 
   void step() {
@@ -109,15 +111,19 @@ struct Row7 {
   }
   Generator gen{701};
   Net G = dcgan_init(Net(nn::Linear<float>(kLatent, 128 * 7 * 7), nn::View<float>({-1, 128, 7, 7}),
-                         nn::BatchNorm2d<float>(128), nn::ReLU<float>(), nn::ConvTranspose2d<float>(128, 64, 4, 2, 1),
-                         nn::BatchNorm2d<float>(64), nn::ReLU<float>(), nn::ConvTranspose2d<float>(64, 1, 4, 2, 1),
+                         nn::BatchNorm2d<float>(128), nn::ReLU<float>(),
+                         nn::ConvTranspose2d<float>(128, 64, 4, 2, 1), nn::BatchNorm2d<float>(64),
+                         nn::ReLU<float>(), nn::ConvTranspose2d<float>(64, 1, 4, 2, 1),
                          nn::Tanh<float>()));
   Net D = dcgan_init(Net(nn::Conv2d<float>(1, 64, 4, 2, 1), nn::LeakyReLU<float>(0.2),
-                         nn::Conv2d<float>(64, 128, 4, 2, 1), nn::BatchNorm2d<float>(128), nn::LeakyReLU<float>(0.2),
-                         nn::Flatten<float>(), nn::Linear<float>(128 * 7 * 7, 1), nn::Sigmoid<float>()));
-  optim::Adam<float> opt_g{G.parameters(), {.lr = 2e-4, .beta1 = 0.5}}, opt_d{D.parameters(), {.lr = 2e-4, .beta1 = 0.5}};
+                         nn::Conv2d<float>(64, 128, 4, 2, 1), nn::BatchNorm2d<float>(128),
+                         nn::LeakyReLU<float>(0.2), nn::Flatten<float>(),
+                         nn::Linear<float>(128 * 7 * 7, 1), nn::Sigmoid<float>()));
+  optim::Adam<float> opt_g{G.parameters(), {.lr = 2e-4, .beta1 = 0.5}},
+      opt_d{D.parameters(), {.lr = 2e-4, .beta1 = 0.5}};
   nn::BCELoss<float> bce;
-  T real = T::uniform({kBatch, 1, 28, 28}, -1.f, 1.f, gen), ones = T::ones({kBatch, 1}), zeros = T::zeros({kBatch, 1});
+  T real = T::uniform({kBatch, 1, 28, 28}, -1.f, 1.f, gen), ones = T::ones({kBatch, 1}),
+    zeros = T::zeros({kBatch, 1});
   T d_loss, g_loss;
 
   void step() {
@@ -150,11 +156,14 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   const auto set_threads = [](int t) { set_num_threads(t); };
-  bench::register_threaded("gan/row3/batch:1", set_threads, [](benchmark::State& s) { gan<Row3>(s, 20); },
+  bench::register_threaded("gan/row3/batch:1", set_threads,
+                           [](benchmark::State& s) { gan<Row3>(s, 20); },
                            {benchmark::kMicrosecond, 0});
-  bench::register_threaded("gan/row6/batch:100", set_threads, [](benchmark::State& s) { gan<Row6>(s, 3); },
+  bench::register_threaded("gan/row6/batch:100", set_threads,
+                           [](benchmark::State& s) { gan<Row6>(s, 3); },
                            {benchmark::kMillisecond, 0});
-  bench::register_threaded("gan/row7/batch:128", set_threads, [](benchmark::State& s) { gan<Row7>(s, 1); },
+  bench::register_threaded("gan/row7/batch:128", set_threads,
+                           [](benchmark::State& s) { gan<Row7>(s, 1); },
                            {benchmark::kMillisecond, 4});
   bench::wait_for_idle_threads();
   benchmark::RunSpecifiedBenchmarks();

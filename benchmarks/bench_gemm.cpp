@@ -14,9 +14,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
-#include <string>
-
 #include <nabla/nabla.hpp>
+#include <string>
 
 #include "idle_threads.hpp"
 #include "machine_load.hpp"
@@ -48,7 +47,8 @@ Operands& operands(int64_t n) {
   if (it == cache.end()) {
     nabla::Generator gen(1234 + static_cast<uint64_t>(n));
     Operands o{nabla::Tensor<float>::uniform({n, n}, -1.f, 1.f, gen),
-               nabla::Tensor<float>::uniform({n, n}, -1.f, 1.f, gen), nabla::Tensor<float>::zeros({n, n})};
+               nabla::Tensor<float>::uniform({n, n}, -1.f, 1.f, gen),
+               nabla::Tensor<float>::zeros({n, n})};
     it = cache.emplace(n, std::move(o)).first;
   }
   return it->second;
@@ -60,9 +60,9 @@ nabla::cpu::MatrixRef<const float> row_major(const nabla::Tensor<float>& t) {
 }
 
 void report_flops(benchmark::State& state, int64_t n) {
-  state.counters["GFLOPs"] =
-      benchmark::Counter(2e-9 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n),
-                         benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOPs"] = benchmark::Counter(
+      2e-9 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n),
+      benchmark::Counter::kIsIterationInvariantRate);
   state.counters["n"] = static_cast<double>(n);
 }
 
@@ -95,8 +95,8 @@ void nabla_matmul(benchmark::State& state, int64_t n, int threads) {
 #ifdef NABLA_BENCH_OPENBLAS
 void blas_sgemm(const Operands& o, int64_t n) {
   const int ni = static_cast<int>(n);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, ni, ni, 1.f, o.a.data(), ni, o.b.data(), ni, 0.f,
-              o.c.data(), ni);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, ni, ni, 1.f, o.a.data(), ni,
+              o.b.data(), ni, 0.f, o.c.data(), ni);
 }
 
 void openblas_sgemm(benchmark::State& state, int64_t n, int threads) {
@@ -124,8 +124,8 @@ void check_against_openblas() {
   for (int64_t i = 0; i < n * n; ++i)
     worst = std::max(worst, std::abs(double(got.data()[i]) - double(expected.data()[i])));
   if (worst > 1e-3) {
-    std::fprintf(stderr, "bench_gemm: nabla::matmul and cblas_sgemm differ by %g at n=%lld\n", worst,
-                 static_cast<long long>(n));
+    std::fprintf(stderr, "bench_gemm: nabla::matmul and cblas_sgemm differ by %g at n=%lld\n",
+                 worst, static_cast<long long>(n));
     std::exit(1);
   }
 }
@@ -152,14 +152,17 @@ void register_all() {
   for (int64_t n : kSizes)
     for (int threads : kThreadCounts)
       for (const Impl& impl : impls) {
-        const std::string name = std::string(impl.name) + "/" + std::to_string(n) + "/threads:" + std::to_string(threads);
-        auto* b = benchmark::RegisterBenchmark(name.c_str(), [fn = impl.fn, n, threads](benchmark::State& state) {
-          const bench::OthersCpu others;
-          fn(state, n, threads);
-          others.report(state);
-        });
+        const std::string name = std::string(impl.name) + "/" + std::to_string(n) +
+                                 "/threads:" + std::to_string(threads);
+        auto* b = benchmark::RegisterBenchmark(name.c_str(),
+                                               [fn = impl.fn, n, threads](benchmark::State& state) {
+                                                 const bench::OthersCpu others;
+                                                 fn(state, n, threads);
+                                                 others.report(state);
+                                               });
         b->UseRealTime()->Unit(benchmark::kMillisecond);
-        if (threads > 1) b->Teardown([](const benchmark::State&) { bench::wait_for_idle_threads(); });
+        if (threads > 1)
+          b->Teardown([](const benchmark::State&) { bench::wait_for_idle_threads(); });
       }
 }
 

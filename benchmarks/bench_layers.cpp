@@ -10,7 +10,6 @@
 #include <benchmark/benchmark.h>
 
 #include <memory>
-
 #include <nabla/nabla.hpp>
 
 #include "layer_cases.hpp"
@@ -26,7 +25,8 @@ T randn(const nabla::Shape& shape, uint64_t seed) {
 }
 
 // `warmup` untimed iterations (caches, the storage pool, the thread pool), then the timed loop.
-void run_layer(benchmark::State& state, nabla::nn::Module<float>& layer, T x, const T& gy, int warmup) {
+void run_layer(benchmark::State& state, nabla::nn::Module<float>& layer, T x, const T& gy,
+               int warmup) {
   auto step = [&] {
     layer.zero_grad();
     if (x.requires_grad()) x.zero_grad();
@@ -63,10 +63,12 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   const auto set_threads = [](int t) { nabla::set_num_threads(t); };
   for (const bench::LinearCase& c : bench::kLinearCases)
-    bench::register_threaded(bench::linear_name("", c), set_threads, [c](benchmark::State& s) { linear(s, c); },
+    bench::register_threaded(bench::linear_name("", c), set_threads,
+                             [c](benchmark::State& s) { linear(s, c); },
                              {benchmark::kMicrosecond, 0});
   for (const bench::ConvCase& c : bench::kConvCases)
-    bench::register_threaded(bench::conv_name("", c), set_threads, [c](benchmark::State& s) { conv(s, c); },
+    bench::register_threaded(bench::conv_name("", c), set_threads,
+                             [c](benchmark::State& s) { conv(s, c); },
                              {benchmark::kMillisecond, c.iterations});
   bench::wait_for_idle_threads();
   benchmark::RunSpecifiedBenchmarks();

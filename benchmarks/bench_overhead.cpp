@@ -8,7 +8,8 @@
 //     fwd_record      y and sum(y) with the graph recorded, then dropped without a backward
 //     fwd_nograd      y and sum(y) under NoGradGuard
 //   mlp/*           a batch-1 discriminator, 10 recorded ops:
-//                     p = sigmoid(leaky_relu(x·W1 + b1, 0.2)·W2 + b2),  loss = mean(-clamp_min(log p, -100))
+//                     p = sigmoid(leaky_relu(x·W1 + b1, 0.2)·W2 + b2),  loss = mean(-clamp_min(log
+//                     p, -100))
 //                   x: [1, 784]; W1: [784, 200]; b1: [200]; W2: [200, 1]; b2: [1]
 //     fwd_bwd         zero_grad() on the four parameters, loss, loss.backward()
 //     fwd_nograd      loss under NoGradGuard
@@ -16,9 +17,8 @@
 // Each runs at 1 and 2 threads; nabla never fans out at these sizes, so the two should agree.
 #include <benchmark/benchmark.h>
 
-#include <string>
-
 #include <nabla/nabla.hpp>
+#include <string>
 
 #include "machine_load.hpp"
 

@@ -6,6 +6,9 @@
 // cost is kept out of the timings (it runs in Teardown).
 //
 // Linux only: it reads each thread's on-CPU time (ns) from /proc/self/task/<tid>/schedstat.
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -15,9 +18,6 @@
 #include <map>
 #include <string>
 #include <thread>
-
-#include <sys/syscall.h>
-#include <unistd.h>
 
 namespace bench {
 
@@ -47,7 +47,8 @@ inline IdleStats& idle_stats() {
 
 // Returns once, over a 5 ms window, every other thread used under 0.5 ms of CPU (or after
 // `limit`); the time waited goes into idle_stats().
-inline void wait_for_idle_threads(std::chrono::milliseconds limit = std::chrono::milliseconds(2000)) {
+inline void wait_for_idle_threads(
+    std::chrono::milliseconds limit = std::chrono::milliseconds(2000)) {
   using clock = std::chrono::steady_clock;
   constexpr auto window = std::chrono::milliseconds(5);
   constexpr uint64_t busy_ns = 500'000;
@@ -76,7 +77,9 @@ inline void wait_for_idle_threads(std::chrono::milliseconds limit = std::chrono:
 // The line each program prints to stderr at its end.
 inline void report_idle_waits(const char* program) {
   const IdleStats& s = idle_stats();
-  std::fprintf(stderr, "%s: waited %.0f ms in all (at most %.0f ms at once, %d timeouts) for thread pools to go idle\n",
+  std::fprintf(stderr,
+               "%s: waited %.0f ms in all (at most %.0f ms at once, %d timeouts) for thread pools "
+               "to go idle\n",
                program, s.total_wait_ms, s.max_wait_ms, s.timeouts);
 }
 

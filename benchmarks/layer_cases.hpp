@@ -19,8 +19,8 @@ namespace bench {
 struct LinearCase {
   int64_t in, out, batch;
 };
-constexpr LinearCase kLinearCases[] = {{784, 200, 1}, {784, 200, 64}, {100, 256, 1},
-                                       {100, 256, 64}, {256, 784, 1}, {256, 784, 64}};
+constexpr LinearCase kLinearCases[] = {{784, 200, 1},  {784, 200, 64}, {100, 256, 1},
+                                       {100, 256, 64}, {256, 784, 1},  {256, 784, 64}};
 
 // Kernel 4, stride 2, padding 1 throughout (row 7 of GAN_VARIANTS.md): a convolution halves the
 // side, a transposed one doubles it.
@@ -38,11 +38,13 @@ constexpr ConvCase kConvCases[] = {{false, 1, 64, 28, false, 20},
                                    {true, 64, 1, 14, true, 20}};
 
 inline std::string linear_name(const std::string& prefix, const LinearCase& c) {
-  return prefix + "linear/" + std::to_string(c.in) + "x" + std::to_string(c.out) + "/batch:" + std::to_string(c.batch);
+  return prefix + "linear/" + std::to_string(c.in) + "x" + std::to_string(c.out) +
+         "/batch:" + std::to_string(c.batch);
 }
 inline std::string conv_name(const std::string& prefix, const ConvCase& c) {
-  return prefix + (c.transposed ? "conv_transpose2d/" : "conv2d/") + std::to_string(c.in) + "to" + std::to_string(c.out) +
-         "_" + std::to_string(c.size) + "x" + std::to_string(c.size) + "/batch:" + std::to_string(kConvBatch);
+  return prefix + (c.transposed ? "conv_transpose2d/" : "conv2d/") + std::to_string(c.in) + "to" +
+         std::to_string(c.out) + "_" + std::to_string(c.size) + "x" + std::to_string(c.size) +
+         "/batch:" + std::to_string(kConvBatch);
 }
 
 }  // namespace bench

@@ -31,12 +31,13 @@ inline void register_threaded(const std::string& name, const std::function<void(
                               const std::function<void(benchmark::State&)>& fn, Run run) {
   for (int threads : kThreadCounts) {
     const std::string full = name + "/threads:" + std::to_string(threads);
-    auto* b = benchmark::RegisterBenchmark(full.c_str(), [set_threads, fn, threads](benchmark::State& state) {
-      set_threads(threads);
-      const OthersCpu others;
-      fn(state);
-      others.report(state);
-    });
+    auto* b = benchmark::RegisterBenchmark(full.c_str(),
+                                           [set_threads, fn, threads](benchmark::State& state) {
+                                             set_threads(threads);
+                                             const OthersCpu others;
+                                             fn(state);
+                                             others.report(state);
+                                           });
     b->UseRealTime()->Unit(run.unit);
     if (run.iterations > 0) b->Iterations(run.iterations);
     if (threads > 1) b->Teardown([](const benchmark::State&) { wait_for_idle_threads(); });

@@ -19,11 +19,13 @@ namespace optim = torch::optim;
 
 struct Row3 {
   static nn::Sequential net(int64_t in, int64_t out) {
-    return nn::Sequential(nn::Linear(in, 200), nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.02)),
-                          nn::LayerNorm(nn::LayerNormOptions({200})), nn::Linear(200, out), nn::Sigmoid());
+    return nn::Sequential(
+        nn::Linear(in, 200), nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.02)),
+        nn::LayerNorm(nn::LayerNormOptions({200})), nn::Linear(200, out), nn::Sigmoid());
   }
   nn::Sequential G = net(100, 784), D = net(784, 1);
-  optim::Adam opt_g{G->parameters(), optim::AdamOptions(1e-4)}, opt_d{D->parameters(), optim::AdamOptions(1e-4)};
+  optim::Adam opt_g{G->parameters(), optim::AdamOptions(1e-4)},
+      opt_d{D->parameters(), optim::AdamOptions(1e-4)};
   nn::BCELoss bce;
   Tensor real = torch::rand({784}), one = torch::full({1}, 1.f), zero = torch::full({1}, 0.f);
   Tensor d_loss, g_loss;
@@ -46,12 +48,13 @@ struct Row3 {
 
 struct Row6 {
   static constexpr int64_t kBatch = 100, kLatent = 64;
-  nn::Sequential G{nn::Linear(kLatent, 256), nn::ReLU(), nn::Linear(256, 256), nn::ReLU(), nn::Linear(256, 784),
-                   nn::Tanh()};
+  nn::Sequential G{nn::Linear(kLatent, 256), nn::ReLU(), nn::Linear(256, 256), nn::ReLU(),
+                   nn::Linear(256, 784),     nn::Tanh()};
   nn::Sequential D{nn::Linear(784, 256), nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2)),
                    nn::Linear(256, 256), nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2)),
-                   nn::Linear(256, 1), nn::Sigmoid()};
-  optim::Adam opt_g{G->parameters(), optim::AdamOptions(2e-4)}, opt_d{D->parameters(), optim::AdamOptions(2e-4)};
+                   nn::Linear(256, 1),   nn::Sigmoid()};
+  optim::Adam opt_g{G->parameters(), optim::AdamOptions(2e-4)},
+      opt_d{D->parameters(), optim::AdamOptions(2e-4)};
   nn::BCELoss bce;
   Tensor real = torch::empty({kBatch, 784}).uniform_(-1, 1), ones = torch::ones({kBatch, 1}),
          zeros = torch::zeros({kBatch, 1});
@@ -91,16 +94,17 @@ struct Row7 {
   }
   static optim::AdamOptions adam() { return optim::AdamOptions(2e-4).betas({0.5, 0.999}); }
   nn::Sequential G = dcgan_init(nn::Sequential(
-      nn::Linear(kLatent, 128 * 7 * 7), nn::Unflatten(nn::UnflattenOptions(1, {128, 7, 7})), nn::BatchNorm2d(128),
-      nn::ReLU(), nn::ConvTranspose2d(nn::ConvTranspose2dOptions(128, 64, 4).stride(2).padding(1)),
-      nn::BatchNorm2d(64), nn::ReLU(), nn::ConvTranspose2d(nn::ConvTranspose2dOptions(64, 1, 4).stride(2).padding(1)),
-      nn::Tanh()));
+      nn::Linear(kLatent, 128 * 7 * 7), nn::Unflatten(nn::UnflattenOptions(1, {128, 7, 7})),
+      nn::BatchNorm2d(128), nn::ReLU(),
+      nn::ConvTranspose2d(nn::ConvTranspose2dOptions(128, 64, 4).stride(2).padding(1)),
+      nn::BatchNorm2d(64), nn::ReLU(),
+      nn::ConvTranspose2d(nn::ConvTranspose2dOptions(64, 1, 4).stride(2).padding(1)), nn::Tanh()));
   nn::Sequential D = dcgan_init(nn::Sequential(
       nn::Conv2d(nn::Conv2dOptions(1, 64, 4).stride(2).padding(1)),
       nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2)),
       nn::Conv2d(nn::Conv2dOptions(64, 128, 4).stride(2).padding(1)), nn::BatchNorm2d(128),
-      nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2)), nn::Flatten(), nn::Linear(128 * 7 * 7, 1),
-      nn::Sigmoid()));
+      nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2)), nn::Flatten(),
+      nn::Linear(128 * 7 * 7, 1), nn::Sigmoid()));
   optim::Adam opt_g{G->parameters(), adam()}, opt_d{D->parameters(), adam()};
   nn::BCELoss bce;
   Tensor real = torch::empty({kBatch, 1, 28, 28}).uniform_(-1, 1), ones = torch::ones({kBatch, 1}),
@@ -137,11 +141,14 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   bench::register_threaded("torch_gan/row3/batch:1", bench::torch_set_threads,
-                           [](benchmark::State& s) { gan<Row3>(s, 20); }, {benchmark::kMicrosecond, 0});
+                           [](benchmark::State& s) { gan<Row3>(s, 20); },
+                           {benchmark::kMicrosecond, 0});
   bench::register_threaded("torch_gan/row6/batch:100", bench::torch_set_threads,
-                           [](benchmark::State& s) { gan<Row6>(s, 3); }, {benchmark::kMillisecond, 0});
+                           [](benchmark::State& s) { gan<Row6>(s, 3); },
+                           {benchmark::kMillisecond, 0});
   bench::register_threaded("torch_gan/row7/batch:128", bench::torch_set_threads,
-                           [](benchmark::State& s) { gan<Row7>(s, 1); }, {benchmark::kMillisecond, 4});
+                           [](benchmark::State& s) { gan<Row7>(s, 1); },
+                           {benchmark::kMillisecond, 4});
   bench::add_torch_context();
   bench::wait_for_idle_threads();  // OpenBLAS starts its workers when it is loaded
   benchmark::RunSpecifiedBenchmarks();

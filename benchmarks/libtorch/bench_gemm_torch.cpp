@@ -42,9 +42,9 @@ void torch_mm(benchmark::State& state, int64_t n, int threads) {
     benchmark::DoNotOptimize(c.data_ptr());
     benchmark::ClobberMemory();
   }
-  state.counters["GFLOPs"] =
-      benchmark::Counter(2e-9 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n),
-                         benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOPs"] = benchmark::Counter(
+      2e-9 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n),
+      benchmark::Counter::kIsIterationInvariantRate);
   state.counters["n"] = static_cast<double>(n);
 }
 
@@ -55,7 +55,8 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   for (int64_t n : kSizes)
     for (int threads : kThreadCounts) {
-      const std::string name = "torch_mm/" + std::to_string(n) + "/threads:" + std::to_string(threads);
+      const std::string name =
+          "torch_mm/" + std::to_string(n) + "/threads:" + std::to_string(threads);
       auto* b = benchmark::RegisterBenchmark(name.c_str(), [n, threads](benchmark::State& state) {
         const bench::OthersCpu others;
         torch_mm(state, n, threads);

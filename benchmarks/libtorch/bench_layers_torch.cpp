@@ -43,7 +43,8 @@ void conv(benchmark::State& state, const bench::ConvCase& c) {
   if (c.input_grad) x.requires_grad_();
   const Tensor gy = randn({bench::kConvBatch, c.out, c.out_size(), c.out_size()}, 33);
   if (c.transposed) {
-    torch::nn::ConvTranspose2d layer(torch::nn::ConvTranspose2dOptions(c.in, c.out, 4).stride(2).padding(1));
+    torch::nn::ConvTranspose2d layer(
+        torch::nn::ConvTranspose2dOptions(c.in, c.out, 4).stride(2).padding(1));
     run_layer(state, layer, x, gy, 1);
   } else {
     torch::nn::Conv2d layer(torch::nn::Conv2dOptions(c.in, c.out, 4).stride(2).padding(1));
@@ -58,10 +59,12 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   for (const bench::LinearCase& c : bench::kLinearCases)
     bench::register_threaded(bench::linear_name("torch_", c), bench::torch_set_threads,
-                             [c](benchmark::State& s) { linear(s, c); }, {benchmark::kMicrosecond, 0});
+                             [c](benchmark::State& s) { linear(s, c); },
+                             {benchmark::kMicrosecond, 0});
   for (const bench::ConvCase& c : bench::kConvCases)
     bench::register_threaded(bench::conv_name("torch_", c), bench::torch_set_threads,
-                             [c](benchmark::State& s) { conv(s, c); }, {benchmark::kMillisecond, c.iterations});
+                             [c](benchmark::State& s) { conv(s, c); },
+                             {benchmark::kMillisecond, c.iterations});
   bench::add_torch_context();
   bench::wait_for_idle_threads();  // OpenBLAS starts its workers when it is loaded
   benchmark::RunSpecifiedBenchmarks();

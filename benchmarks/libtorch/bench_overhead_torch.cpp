@@ -52,7 +52,9 @@ void sigmoid_add_fwd_nograd(benchmark::State& state) {
   }
 }
 
-Tensor uniform(at::IntArrayRef shape, double bound) { return torch::empty(shape).uniform_(-bound, bound); }
+Tensor uniform(at::IntArrayRef shape, double bound) {
+  return torch::empty(shape).uniform_(-bound, bound);
+}
 
 struct Mlp {
   Tensor x, w1, b1, w2, b2;

@@ -55,7 +55,8 @@ inline void add_torch_context() {
 #endif
   const int blas = blas_threads_override();
   benchmark::AddCustomContext("openblas_threads", blas > 0 ? std::to_string(blas) : "as torch");
-  benchmark::AddCustomContext("mkldnn", at::hasMKLDNN() && at::globalContext().userEnabledMkldnn() ? "on" : "off");
+  benchmark::AddCustomContext(
+      "mkldnn", at::hasMKLDNN() && at::globalContext().userEnabledMkldnn() ? "on" : "off");
 }
 
 }  // namespace bench
