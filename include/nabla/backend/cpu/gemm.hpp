@@ -14,6 +14,7 @@
 #endif
 #include <Eigen/Core>
 
+#include "nabla/backend/cpu/gemm_kernel.hpp"
 #include "nabla/backend/cpu/parallel.hpp"
 
 namespace nabla::cpu {
@@ -55,6 +56,14 @@ template <class T>
 void gemm_block(const MatrixRef<const T>& a, std::pair<Layout, int64_t> la, const MatrixRef<const T>& b,
                 std::pair<Layout, int64_t> lb, T* c, int64_t ldc, bool accumulate, int64_t r0, int64_t r1,
                 int64_t c0, int64_t c1) {
+#if NABLA_HAVE_GEMM_KERNEL
+  // Matrix-vector products (one row or one column) stay with Eigen's GEMV: nothing to block.
+  if (r1 - r0 >= 2 && c1 - c0 >= 2) {
+    kernel::gemm<T>(r1 - r0, c1 - c0, a.cols, a.data + r0 * a.row_stride, a.row_stride, a.col_stride,
+                    b.data + c0 * b.col_stride, b.row_stride, b.col_stride, c + r0 * ldc + c0, ldc, accumulate);
+    return;
+  }
+#endif
   MatrixRef<const T> ab{a.data + r0 * a.row_stride, r1 - r0, a.cols, a.row_stride, a.col_stride};
   MatrixRef<const T> bb{b.data + c0 * b.col_stride, b.rows, c1 - c0, b.row_stride, b.col_stride};
   Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>> cm(
