@@ -78,7 +78,7 @@ TEMPLATE_TEST_CASE("gemm matches a reference product", "[gemm]", float, double) 
   std::mt19937 rng(42);
   const int64_t sizes[][3] = {{2, 2, 2},    {1, 37, 5},   {37, 1, 5},   {13, 31, 7},  {14, 32, 1},
                               {15, 33, 17}, {28, 64, 384}, {29, 65, 385}, {6, 16, 3},   {7, 17, 800},
-                              {170, 50, 20}, {3, 700, 9},  {100, 2100, 4}};
+                              {170, 50, 20}, {3, 700, 9},  {100, 2100, 4}, {40, 16, 600}, {33, 9, 100}};
   for (const auto& s : sizes)
     for (Form fa : {Form::RowMajor, Form::ColMajor, Form::Padded})
       for (Form fb : {Form::RowMajor, Form::ColMajor, Form::Padded})

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
 #include <utility>
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
@@ -90,7 +91,6 @@ inline constexpr int kMr = 6;
 template <class T>
 struct Blocking {
   static constexpr int kMr = kernel::kMr;
-  static constexpr int kNr = 2 * Simd<T>::kWidth;
   // A's MC x KC block stays in L2, one KC x NR panel of B in L1 while the A panels stream past.
   static constexpr int64_t kKc = 384 * 4 / int64_t(sizeof(T));
   static constexpr int64_t kMc = kMr * 12;
@@ -120,24 +120,28 @@ T* scratch(int64_t elements) {
   return buffer.data;
 }
 
-// The MR x NR tile at c (leading dimension ldc) (+)= a_panel * b_panel over kc steps; R <= MR
-// rows and `cols` <= NR columns of it are real (the panels are zero-padded beyond).
-template <class T, int R>
+// The MR x NR tile at c (leading dimension ldc) (+)= a_panel * b_panel over kc steps, NR = Nv
+// vectors; R <= MR rows and `cols` <= NR columns of it are real (the panels are zero-padded).
+template <class T, int Nv, int R>
 inline void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* c, int64_t ldc,
                          bool load_c, int cols) {
   using S = Simd<T>;
   using V = typename S::V;
-  constexpr int W = S::kWidth, Mr = Blocking<T>::kMr, Nr = Blocking<T>::kNr;
-  V acc0[R], acc1[R];
+  constexpr int W = S::kWidth, Mr = Blocking<T>::kMr, Nr = Nv * W;
+  V acc[R][Nv];
 #pragma GCC unroll 16
-  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = S::zero();
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < Nv; ++v) acc[r][v] = S::zero();
   for (int64_t p = 0; p < kc; ++p) {
-    const V b0 = S::load(b), b1 = S::load(b + W);
+    V bv[Nv];
+#pragma GCC unroll 2
+    for (int v = 0; v < Nv; ++v) bv[v] = S::load(b + v * W);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       const V ar = S::broadcast(a + r);
-      acc0[r] = S::fma(ar, b0, acc0[r]);
-      acc1[r] = S::fma(ar, b1, acc1[r]);
+#pragma GCC unroll 2
+      for (int v = 0; v < Nv; ++v) acc[r][v] = S::fma(ar, bv[v], acc[r][v]);
     }
     a += Mr;
     b += Nr;
@@ -146,19 +150,17 @@ inline void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict 
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       T* row = c + r * ldc;
-      if (load_c) {
-        acc0[r] = S::add(acc0[r], S::loadu(row));
-        acc1[r] = S::add(acc1[r], S::loadu(row + W));
+#pragma GCC unroll 2
+      for (int v = 0; v < Nv; ++v) {
+        if (load_c) acc[r][v] = S::add(acc[r][v], S::loadu(row + v * W));
+        S::storeu(row + v * W, acc[r][v]);
       }
-      S::storeu(row, acc0[r]);
-      S::storeu(row + W, acc1[r]);
     }
     return;
   }
   alignas(64) T tile[Nr];
   for (int r = 0; r < R; ++r) {
-    S::storeu(tile, acc0[r]);
-    S::storeu(tile + W, acc1[r]);
+    for (int v = 0; v < Nv; ++v) S::storeu(tile + v * W, acc[r][v]);
     T* row = c + r * ldc;
     if (load_c)
       for (int j = 0; j < cols; ++j) row[j] += tile[j];
@@ -167,12 +169,55 @@ inline void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict 
   }
 }
 
-template <class T, int... R>
+template <class T, int Nv, int... R>
 inline void micro_kernel_rows(int rows, int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool load_c,
                               int cols, std::integer_sequence<int, R...>) {
   // rows is in [1, MR]: call the instantiation with exactly that many rows.
-  ((rows == R + 1 ? micro_kernel<T, R + 1>(kc, a, b, c, ldc, load_c, cols) : void()), ...);
+  ((rows == R + 1 ? micro_kernel<T, Nv, R + 1>(kc, a, b, c, ldc, load_c, cols) : void()), ...);
 }
+
+#if defined(__AVX512F__)
+// Transposes the 16 x 16 matrix whose rows are r[0..15] in place.
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int h = 0; h < 16; h += 8)
+    for (int i = 0; i < 4; ++i) {
+      t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
+    }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+
+// Packing that transposes: `lines` (<= 16) runs of kc floats, run i starting at src + i * stride,
+// are written as kc groups of 16 values (group p holding element p of every run, zero beyond
+// `lines`) with `out_stride` floats between groups; `keep` of each group's 16 values are stored.
+// Returns the number of steps done (a multiple of 16); the caller finishes the rest.
+inline int64_t transpose_pack(const float* src, int64_t stride, int lines, int64_t kc, float* out,
+                              int64_t out_stride, int keep) {
+  const __mmask16 mask = static_cast<__mmask16>((1u << keep) - 1u);
+  int64_t p = 0;
+  for (; p + 16 <= kc; p += 16) {
+    __m512 r[16];
+    for (int i = 0; i < 16; ++i) r[i] = i < lines ? _mm512_loadu_ps(src + i * stride + p) : _mm512_setzero_ps();
+    transpose16(r);
+    for (int q = 0; q < 16; ++q) _mm512_mask_storeu_ps(out + (p + q) * out_stride, mask, r[q]);
+  }
+  return p;
+}
+#endif
 
 // Packs rows [0, mc) x columns [0, kc) of A (element (i, p) at a[i * rs + p * cs]) into
 // ceil(mc / MR) panels, each kc steps of MR consecutive values, zero-padded to MR rows.
@@ -190,24 +235,25 @@ void pack_a(const T* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T* dst) 
       }
       continue;
     }
+    int64_t done = 0;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>)
+      if (cs == 1) done = transpose_pack(a + i0 * rs, rs, rows, kc, dst, Mr, Mr);
+#endif
     for (int r = 0; r < rows; ++r) {  // read each row of A along its length
       const T* src = a + (i0 + r) * rs;
       T* out = dst + r;
-      if (cs == 1)
-        for (int64_t p = 0; p < kc; ++p) out[p * Mr] = src[p];
-      else
-        for (int64_t p = 0; p < kc; ++p) out[p * Mr] = src[p * cs];
+      for (int64_t p = done; p < kc; ++p) out[p * Mr] = src[p * cs];
     }
     for (int r = rows; r < Mr; ++r)
-      for (int64_t p = 0; p < kc; ++p) dst[p * Mr + r] = T(0);
+      for (int64_t p = done; p < kc; ++p) dst[p * Mr + r] = T(0);
   }
 }
 
 // Packs rows [0, kc) x columns [0, nc) of B into ceil(nc / NR) panels, each kc rows of NR
 // consecutive values, zero-padded to NR columns.
-template <class T>
+template <class T, int Nr>
 void pack_b(const T* b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, T* dst) {
-  constexpr int Nr = Blocking<T>::kNr;
   for (int64_t j0 = 0; j0 < nc; j0 += Nr, dst += Nr * kc) {
     const int cols = static_cast<int>(std::min<int64_t>(Nr, nc - j0));
     if (cs == 1) {  // B stored row-major: each step copies a run of its row
@@ -222,26 +268,28 @@ void pack_b(const T* b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, T* dst) 
       }
       continue;
     }
+    int64_t done = 0;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>)
+      if (rs == 1)  // B stored column-major: transpose 16 columns at a time
+        for (int h = 0; h < Nr; h += 16)
+          done = transpose_pack(b + (j0 + h) * cs, cs, std::clamp(cols - h, 0, 16), kc, dst + h, Nr, 16);
+#endif
     for (int j = 0; j < cols; ++j) {  // read each column of B along its length
       const T* src = b + (j0 + j) * cs;
       T* out = dst + j;
-      if (rs == 1)
-        for (int64_t p = 0; p < kc; ++p) out[p * Nr] = src[p];
-      else
-        for (int64_t p = 0; p < kc; ++p) out[p * Nr] = src[p * rs];
+      for (int64_t p = done; p < kc; ++p) out[p * Nr] = src[p * rs];
     }
     for (int j = cols; j < Nr; ++j)
-      for (int64_t p = 0; p < kc; ++p) dst[p * Nr + j] = T(0);
+      for (int64_t p = done; p < kc; ++p) dst[p * Nr + j] = T(0);
   }
 }
 
-// C[m x n] (leading dimension ldc) = A[m x k] * B[k x n], or += with accumulate; single-threaded.
-// A's element (i, p) is a[i * a_rs + p * a_cs], B's (p, j) is b[p * b_rs + j * b_cs].
-template <class T>
-void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int64_t a_cs, const T* b, int64_t b_rs,
-          int64_t b_cs, T* c, int64_t ldc, bool accumulate) {
+template <class T, int Nv>
+void gemm_blocked(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int64_t a_cs, const T* b,
+                  int64_t b_rs, int64_t b_cs, T* c, int64_t ldc, bool accumulate) {
   using B = Blocking<T>;
-  constexpr int Mr = B::kMr, Nr = B::kNr;
+  constexpr int Mr = B::kMr, Nr = Nv * Simd<T>::kWidth;
   const int64_t kc_max = std::min(B::kKc, k);
   const int64_t mc_max = std::min(B::kMc, (m + Mr - 1) / Mr * Mr);
   const int64_t nc_max = std::min(B::kNc, (n + Nr - 1) / Nr * Nr);
@@ -252,7 +300,7 @@ void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int64_t a_c
     for (int64_t pc = 0; pc < k; pc += B::kKc) {
       const int64_t kc = std::min(B::kKc, k - pc);
       const bool load_c = accumulate || pc > 0;
-      pack_b(b + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, bp);
+      pack_b<T, Nr>(b + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, bp);
       for (int64_t ic = 0; ic < m; ic += B::kMc) {
         const int64_t mc = std::min(B::kMc, m - ic);
         pack_a(a + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, ap);
@@ -263,15 +311,26 @@ void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int64_t a_c
           for (int64_t ir = 0; ir < mc; ir += Mr) {
             const T* apanel = ap + ir * kc;
             if (mc - ir >= Mr)
-              micro_kernel<T, Mr>(kc, apanel, bpanel, ctile + ir * ldc, ldc, load_c, cols);
+              micro_kernel<T, Nv, Mr>(kc, apanel, bpanel, ctile + ir * ldc, ldc, load_c, cols);
             else
-              micro_kernel_rows<T>(static_cast<int>(mc - ir), kc, apanel, bpanel, ctile + ir * ldc, ldc,
-                                   load_c, cols, std::make_integer_sequence<int, Mr>{});
+              micro_kernel_rows<T, Nv>(static_cast<int>(mc - ir), kc, apanel, bpanel, ctile + ir * ldc, ldc,
+                                       load_c, cols, std::make_integer_sequence<int, Mr>{});
           }
         }
       }
     }
   }
+}
+
+// C[m x n] (leading dimension ldc) = A[m x k] * B[k x n], or += with accumulate; single-threaded.
+// A's element (i, p) is a[i * a_rs + p * a_cs], B's (p, j) is b[p * b_rs + j * b_cs]. A C at most
+// one vector wide (the weight gradient of a first convolution: 16 or 25 columns) uses tiles one
+// vector wide instead of wasting half of every two-vector tile.
+template <class T>
+void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int64_t a_cs, const T* b, int64_t b_rs,
+          int64_t b_cs, T* c, int64_t ldc, bool accumulate) {
+  if (n <= Simd<T>::kWidth) gemm_blocked<T, 1>(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate);
+  else gemm_blocked<T, 2>(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate);
 }
 
 #endif  // NABLA_HAVE_GEMM_KERNEL
