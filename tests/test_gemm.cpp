@@ -3,10 +3,8 @@
 // sizes around the kernel's register tile and cache blocks, accumulate on and off, 1 and 2
 // threads, float and double.
 #include <catch2/catch.hpp>
-
-#include <nabla/nabla.hpp>
-
 #include <cmath>
+#include <nabla/nabla.hpp>
 #include <random>
 #include <vector>
 
@@ -31,8 +29,10 @@ Operand<T> make(int64_t rows, int64_t cols, Form form, std::mt19937& rng) {
   const int64_t ld = form == Form::ColMajor ? rows : cols + (form == Form::Padded ? 3 : 0);
   o.storage.assign(static_cast<size_t>(form == Form::ColMajor ? ld * cols : ld * rows + 1), T(0));
   for (auto& v : o.storage) v = static_cast<T>(dist(rng));
-  if (form == Form::ColMajor) o.ref = {o.storage.data(), rows, cols, 1, ld};
-  else o.ref = {o.storage.data(), rows, cols, ld, 1};
+  if (form == Form::ColMajor)
+    o.ref = {o.storage.data(), rows, cols, 1, ld};
+  else
+    o.ref = {o.storage.data(), rows, cols, ld, 1};
   return o;
 }
 
@@ -63,8 +63,10 @@ void check_product(int64_t m, int64_t n, int64_t k, Form fa, Form fb, bool accum
         continue;
       }
       long double want = accumulate ? before[idx] : 0;
-      for (int64_t p = 0; p < k; ++p) want += static_cast<long double>(at(a.ref, i, p)) * at(b.ref, p, j);
-      worst = std::max(worst, static_cast<double>(std::fabs(want - static_cast<long double>(c[idx]))));
+      for (int64_t p = 0; p < k; ++p)
+        want += static_cast<long double>(at(a.ref, i, p)) * at(b.ref, p, j);
+      worst =
+          std::max(worst, static_cast<double>(std::fabs(want - static_cast<long double>(c[idx]))));
     }
   }
   INFO("m=" << m << " n=" << n << " k=" << k << " forms " << int(fa) << int(fb) << " accumulate "
@@ -76,16 +78,19 @@ void check_product(int64_t m, int64_t n, int64_t k, Form fa, Form fb, bool accum
 
 TEMPLATE_TEST_CASE("gemm matches a reference product", "[gemm]", float, double) {
   std::mt19937 rng(42);
-  const int64_t sizes[][3] = {{2, 2, 2},    {1, 37, 5},   {37, 1, 5},   {13, 31, 7},  {14, 32, 1},
-                              {15, 33, 17}, {28, 64, 384}, {29, 65, 385}, {6, 16, 3},   {7, 17, 800},
-                              {170, 50, 20}, {3, 700, 9},  {100, 2100, 4}, {40, 16, 600}, {33, 9, 100}};
+  const int64_t sizes[][3] = {{2, 2, 2},      {1, 37, 5},    {37, 1, 5},    {13, 31, 7},
+                              {14, 32, 1},    {15, 33, 17},  {28, 64, 384}, {29, 65, 385},
+                              {6, 16, 3},     {7, 17, 800},  {170, 50, 20}, {3, 700, 9},
+                              {100, 2100, 4}, {40, 16, 600}, {33, 9, 100}};
   for (const auto& s : sizes)
     for (Form fa : {Form::RowMajor, Form::ColMajor, Form::Padded})
       for (Form fb : {Form::RowMajor, Form::ColMajor, Form::Padded})
-        for (bool accumulate : {false, true}) check_product<TestType>(s[0], s[1], s[2], fa, fb, accumulate, 1, rng);
+        for (bool accumulate : {false, true})
+          check_product<TestType>(s[0], s[1], s[2], fa, fb, accumulate, 1, rng);
 }
 
-TEMPLATE_TEST_CASE("gemm splits across threads without changing the result", "[gemm]", float, double) {
+TEMPLATE_TEST_CASE("gemm splits across threads without changing the result", "[gemm]", float,
+                   double) {
   std::mt19937 rng(7);
   for (bool accumulate : {false, true}) {
     check_product<TestType>(300, 257, 513, Form::RowMajor, Form::RowMajor, accumulate, 2, rng);

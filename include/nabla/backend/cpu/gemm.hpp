@@ -3,11 +3,11 @@
 // directly (row- or column-major with an outer stride), so no copy is made. Large products are
 // split into one column (or row) block per thread, each block a single-threaded Eigen GEMM:
 // measured 1.7–1.85x on two cores, where a BLAS pool beside OpenMP's made things slower.
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <optional>
-
-#include <omp.h>
 
 #ifndef EIGEN_DONT_PARALLELIZE
 #define EIGEN_DONT_PARALLELIZE
@@ -43,35 +43,42 @@ inline constexpr int64_t kGemmParallelWork = int64_t{1} << 18;
 
 namespace detail {
 template <class T, int Order>
-using ConstMatMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Order>, 0, Eigen::OuterStride<>>;
+using ConstMatMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Order>, 0,
+                               Eigen::OuterStride<>>;
 
 template <class T, class F>
 void with_map(const MatrixRef<const T>& m, Layout layout, int64_t ld, F&& f) {
-  if (layout == Layout::RowMajor) f(ConstMatMap<T, Eigen::RowMajor>(m.data, m.rows, m.cols, Eigen::OuterStride<>(ld)));
-  else f(ConstMatMap<T, Eigen::ColMajor>(m.data, m.rows, m.cols, Eigen::OuterStride<>(ld)));
+  if (layout == Layout::RowMajor)
+    f(ConstMatMap<T, Eigen::RowMajor>(m.data, m.rows, m.cols, Eigen::OuterStride<>(ld)));
+  else
+    f(ConstMatMap<T, Eigen::ColMajor>(m.data, m.rows, m.cols, Eigen::OuterStride<>(ld)));
 }
 
 // C[r0:r1, c0:c1] (+)= A[r0:r1, :] * B[:, c0:c1], single-threaded Eigen.
 template <class T>
-void gemm_block(const MatrixRef<const T>& a, std::pair<Layout, int64_t> la, const MatrixRef<const T>& b,
-                std::pair<Layout, int64_t> lb, T* c, int64_t ldc, bool accumulate, int64_t r0, int64_t r1,
-                int64_t c0, int64_t c1) {
+void gemm_block(const MatrixRef<const T>& a, std::pair<Layout, int64_t> la,
+                const MatrixRef<const T>& b, std::pair<Layout, int64_t> lb, T* c, int64_t ldc,
+                bool accumulate, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
 #if NABLA_HAVE_GEMM_KERNEL
   // Matrix-vector products (one row or one column) stay with Eigen's GEMV: nothing to block.
   if (r1 - r0 >= 2 && c1 - c0 >= 2) {
-    kernel::gemm<T>(r1 - r0, c1 - c0, a.cols, a.data + r0 * a.row_stride, a.row_stride, a.col_stride,
-                    b.data + c0 * b.col_stride, b.row_stride, b.col_stride, c + r0 * ldc + c0, ldc, accumulate);
+    kernel::gemm<T>(r1 - r0, c1 - c0, a.cols, a.data + r0 * a.row_stride, a.row_stride,
+                    a.col_stride, b.data + c0 * b.col_stride, b.row_stride, b.col_stride,
+                    c + r0 * ldc + c0, ldc, accumulate);
     return;
   }
 #endif
   MatrixRef<const T> ab{a.data + r0 * a.row_stride, r1 - r0, a.cols, a.row_stride, a.col_stride};
   MatrixRef<const T> bb{b.data + c0 * b.col_stride, b.rows, c1 - c0, b.row_stride, b.col_stride};
-  Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>> cm(
-      c + r0 * ldc + c0, r1 - r0, c1 - c0, Eigen::OuterStride<>(ldc));
+  Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
+             Eigen::OuterStride<>>
+      cm(c + r0 * ldc + c0, r1 - r0, c1 - c0, Eigen::OuterStride<>(ldc));
   with_map<T>(ab, la.first, la.second, [&](const auto& am) {
     with_map<T>(bb, lb.first, lb.second, [&](const auto& bm) {
-      if (accumulate) cm.noalias() += am * bm;
-      else cm.noalias() = am * bm;
+      if (accumulate)
+        cm.noalias() += am * bm;
+      else
+        cm.noalias() = am * bm;
     });
   });
 }
@@ -80,7 +87,8 @@ void gemm_block(const MatrixRef<const T>& a, std::pair<Layout, int64_t> la, cons
 // C (row-major, leading dimension ldc) = A * B, or += with accumulate. Both operands must have
 // an eigen_layout.
 template <class T>
-void gemm(const MatrixRef<const T>& a, const MatrixRef<const T>& b, T* c, int64_t ldc, bool accumulate = false) {
+void gemm(const MatrixRef<const T>& a, const MatrixRef<const T>& b, T* c, int64_t ldc,
+          bool accumulate = false) {
   const int64_t m = a.rows, n = b.cols, k = a.cols;
   if (m == 0 || n == 0) return;
   if (k == 0) {
@@ -118,8 +126,10 @@ void gemm(const MatrixRef<const T>& a, const MatrixRef<const T>& b, T* c, int64_
     const int64_t lo = (extent * p / parts) / 16 * 16;
     const int64_t hi = p + 1 == parts ? extent : (extent * (p + 1) / parts) / 16 * 16;
     if (lo >= hi) continue;
-    if (split_cols) detail::gemm_block(a, la, b, lb, c, ldc, accumulate, 0, m, lo, hi);
-    else detail::gemm_block(a, la, b, lb, c, ldc, accumulate, lo, hi, 0, n);
+    if (split_cols)
+      detail::gemm_block(a, la, b, lb, c, ldc, accumulate, 0, m, lo, hi);
+    else
+      detail::gemm_block(a, la, b, lb, c, ldc, accumulate, lo, hi, 0, n);
   }
 }
 

@@ -123,8 +123,8 @@ T* scratch(int64_t elements) {
 // The MR x NR tile at c (leading dimension ldc) (+)= a_panel * b_panel over kc steps, NR = Nv
 // vectors; R <= MR rows and `cols` <= NR columns of it are real (the panels are zero-padded).
 template <class T, int Nv, int R>
-inline void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* c, int64_t ldc,
-                         bool load_c, int cols) {
+inline void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* c,
+                         int64_t ldc, bool load_c, int cols) {
   using S = Simd<T>;
   using V = typename S::V;
   constexpr int W = S::kWidth, Mr = Blocking<T>::kMr, Nr = Nv * W;
@@ -170,8 +170,8 @@ inline void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict 
 }
 
 template <class T, int Nv, int... R>
-inline void micro_kernel_rows(int rows, int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool load_c,
-                              int cols, std::integer_sequence<int, R...>) {
+inline void micro_kernel_rows(int rows, int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
+                              bool load_c, int cols, std::integer_sequence<int, R...>) {
   // rows is in [1, MR]: call the instantiation with exactly that many rows.
   ((rows == R + 1 ? micro_kernel<T, Nv, R + 1>(kc, a, b, c, ldc, load_c, cols) : void()), ...);
 }
@@ -211,7 +211,8 @@ inline int64_t transpose_pack(const float* src, int64_t stride, int lines, int64
   int64_t p = 0;
   for (; p + 16 <= kc; p += 16) {
     __m512 r[16];
-    for (int i = 0; i < 16; ++i) r[i] = i < lines ? _mm512_loadu_ps(src + i * stride + p) : _mm512_setzero_ps();
+    for (int i = 0; i < 16; ++i)
+      r[i] = i < lines ? _mm512_loadu_ps(src + i * stride + p) : _mm512_setzero_ps();
     transpose16(r);
     for (int q = 0; q < 16; ++q) _mm512_mask_storeu_ps(out + (p + q) * out_stride, mask, r[q]);
   }
@@ -260,7 +261,8 @@ void pack_b(const T* b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, T* dst) 
       for (int64_t p = 0; p < kc; ++p) {
         const T* src = b + p * rs + j0;
         T* out = dst + p * Nr;
-        if (cols == Nr) std::memcpy(out, src, sizeof(T) * Nr);
+        if (cols == Nr)
+          std::memcpy(out, src, sizeof(T) * Nr);
         else {
           for (int j = 0; j < cols; ++j) out[j] = src[j];
           for (int j = cols; j < Nr; ++j) out[j] = T(0);
@@ -273,7 +275,8 @@ void pack_b(const T* b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, T* dst) 
     if constexpr (std::is_same_v<T, float>)
       if (rs == 1)  // B stored column-major: transpose 16 columns at a time
         for (int h = 0; h < Nr; h += 16)
-          done = transpose_pack(b + (j0 + h) * cs, cs, std::clamp(cols - h, 0, 16), kc, dst + h, Nr, 16);
+          done = transpose_pack(b + (j0 + h) * cs, cs, std::clamp(cols - h, 0, 16), kc, dst + h, Nr,
+                                16);
 #endif
     for (int j = 0; j < cols; ++j) {  // read each column of B along its length
       const T* src = b + (j0 + j) * cs;
@@ -286,8 +289,8 @@ void pack_b(const T* b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, T* dst) 
 }
 
 template <class T, int Nv>
-void gemm_blocked(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int64_t a_cs, const T* b,
-                  int64_t b_rs, int64_t b_cs, T* c, int64_t ldc, bool accumulate) {
+void gemm_blocked(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int64_t a_cs,
+                  const T* b, int64_t b_rs, int64_t b_cs, T* c, int64_t ldc, bool accumulate) {
   using B = Blocking<T>;
   constexpr int Mr = B::kMr, Nr = Nv * Simd<T>::kWidth;
   const int64_t kc_max = std::min(B::kKc, k);
@@ -313,8 +316,9 @@ void gemm_blocked(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int
             if (mc - ir >= Mr)
               micro_kernel<T, Nv, Mr>(kc, apanel, bpanel, ctile + ir * ldc, ldc, load_c, cols);
             else
-              micro_kernel_rows<T, Nv>(static_cast<int>(mc - ir), kc, apanel, bpanel, ctile + ir * ldc, ldc,
-                                       load_c, cols, std::make_integer_sequence<int, Mr>{});
+              micro_kernel_rows<T, Nv>(static_cast<int>(mc - ir), kc, apanel, bpanel,
+                                       ctile + ir * ldc, ldc, load_c, cols,
+                                       std::make_integer_sequence<int, Mr>{});
           }
         }
       }
@@ -327,10 +331,12 @@ void gemm_blocked(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int
 // one vector wide (the weight gradient of a first convolution: 16 or 25 columns) uses tiles one
 // vector wide instead of wasting half of every two-vector tile.
 template <class T>
-void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int64_t a_cs, const T* b, int64_t b_rs,
-          int64_t b_cs, T* c, int64_t ldc, bool accumulate) {
-  if (n <= Simd<T>::kWidth) gemm_blocked<T, 1>(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate);
-  else gemm_blocked<T, 2>(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate);
+void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int64_t a_cs, const T* b,
+          int64_t b_rs, int64_t b_cs, T* c, int64_t ldc, bool accumulate) {
+  if (n <= Simd<T>::kWidth)
+    gemm_blocked<T, 1>(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate);
+  else
+    gemm_blocked<T, 2>(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate);
 }
 
 #endif  // NABLA_HAVE_GEMM_KERNEL
