@@ -48,9 +48,10 @@ void conv(benchmark::State& state, const bench::ConvCase& c) {
   nabla::manual_seed(31);
   std::unique_ptr<nabla::nn::Module<float>> layer;
   if (c.transposed)
-    layer = std::make_unique<nabla::nn::ConvTranspose2d<float>>(c.in, c.out, 4, 2, 1);
+    layer = std::make_unique<nabla::nn::ConvTranspose2d<float>>(c.in, c.out, c.kernel, c.stride,
+                                                                c.padding);
   else
-    layer = std::make_unique<nabla::nn::Conv2d<float>>(c.in, c.out, 4, 2, 1);
+    layer = std::make_unique<nabla::nn::Conv2d<float>>(c.in, c.out, c.kernel, c.stride, c.padding);
   T x = randn({bench::kConvBatch, c.in, c.size, c.size}, 32);
   if (c.input_grad) x.requires_grad_();
   run_layer(state, *layer, x, randn({bench::kConvBatch, c.out, c.out_size(), c.out_size()}, 33), 1);

@@ -11,6 +11,11 @@
 //   conv2d/64to128_14x14/batch:128           Conv(64,128,4,2,1) on [128,64,14,14], with x's grad
 //   conv_transpose2d/128to64_7x7/batch:128   ConvT(128,64,4,2,1) on [128,128,7,7], with x's grad
 //   conv_transpose2d/64to1_14x14/batch:128   ConvT(64,1,4,2,1) on [128,64,14,14], with x's grad
+// Row 8 (dcgan_keras), kernel 5, stride 1, padding 2 (the side is kept):
+//   conv2d/1to256_28x28_k5/batch:128         D's first layer, x without grad
+//   conv2d/256to512_14x14_k5/batch:128       D's second layer (about 0.5 TFLOP per iteration)
+//   conv2d/128to64_14x14_k5/batch:128        G's first convolution (after Upsample x2)
+//   conv2d/64to1_28x28_k5/batch:128          G's output convolution
 #include <cstdint>
 #include <string>
 
@@ -22,20 +27,28 @@ struct LinearCase {
 constexpr LinearCase kLinearCases[] = {{784, 200, 1},  {784, 200, 64}, {100, 256, 1},
                                        {100, 256, 64}, {256, 784, 1},  {256, 784, 64}};
 
-// Kernel 4, stride 2, padding 1 throughout (row 7 of GAN_VARIANTS.md): a convolution halves the
-// side, a transposed one doubles it.
+// Row 7 of GAN_VARIANTS.md: kernel 4, stride 2, padding 1 (a convolution halves the side, a
+// transposed one doubles it); row 8: kernel 5, stride 1, padding 2.
 struct ConvCase {
   bool transposed;
   int64_t in, out, size;  // channels in and out; input height = width
   bool input_grad;
   int iterations;  // timed, after one untimed warm-up
-  int64_t out_size() const { return transposed ? 2 * size : size / 2; }
+  int64_t kernel = 4, stride = 2, padding = 1;
+  int64_t out_size() const {
+    return transposed ? (size - 1) * stride - 2 * padding + kernel
+                      : (size + 2 * padding - kernel) / stride + 1;
+  }
 };
 constexpr int64_t kConvBatch = 128;
 constexpr ConvCase kConvCases[] = {{false, 1, 64, 28, false, 20},
                                    {false, 64, 128, 14, true, 8},
                                    {true, 128, 64, 7, true, 8},
-                                   {true, 64, 1, 14, true, 20}};
+                                   {true, 64, 1, 14, true, 20},
+                                   {false, 1, 256, 28, false, 4, 5, 1, 2},
+                                   {false, 256, 512, 14, true, 1, 5, 1, 2},
+                                   {false, 128, 64, 14, true, 2, 5, 1, 2},
+                                   {false, 64, 1, 28, true, 8, 5, 1, 2}};
 
 inline std::string linear_name(const std::string& prefix, const LinearCase& c) {
   return prefix + "linear/" + std::to_string(c.in) + "x" + std::to_string(c.out) +
@@ -44,6 +57,7 @@ inline std::string linear_name(const std::string& prefix, const LinearCase& c) {
 inline std::string conv_name(const std::string& prefix, const ConvCase& c) {
   return prefix + (c.transposed ? "conv_transpose2d/" : "conv2d/") + std::to_string(c.in) + "to" +
          std::to_string(c.out) + "_" + std::to_string(c.size) + "x" + std::to_string(c.size) +
+         (c.kernel == 4 ? "" : "_k" + std::to_string(c.kernel)) +
          "/batch:" + std::to_string(kConvBatch);
 }
 

@@ -43,11 +43,13 @@ void conv(benchmark::State& state, const bench::ConvCase& c) {
   if (c.input_grad) x.requires_grad_();
   const Tensor gy = randn({bench::kConvBatch, c.out, c.out_size(), c.out_size()}, 33);
   if (c.transposed) {
-    torch::nn::ConvTranspose2d layer(
-        torch::nn::ConvTranspose2dOptions(c.in, c.out, 4).stride(2).padding(1));
+    torch::nn::ConvTranspose2d layer(torch::nn::ConvTranspose2dOptions(c.in, c.out, c.kernel)
+                                         .stride(c.stride)
+                                         .padding(c.padding));
     run_layer(state, layer, x, gy, 1);
   } else {
-    torch::nn::Conv2d layer(torch::nn::Conv2dOptions(c.in, c.out, 4).stride(2).padding(1));
+    torch::nn::Conv2d layer(
+        torch::nn::Conv2dOptions(c.in, c.out, c.kernel).stride(c.stride).padding(c.padding));
     run_layer(state, layer, x, gy, 1);
   }
 }
