@@ -88,6 +88,10 @@ struct Simd<float> {
   static void store(float* p, M m, V v) { _mm512_mask_storeu_ps(p, m, v); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static V zero() { return _mm512_setzero_ps(); }
+  using Index = int32_t;  // permute indices: 0-15 pick from a, 16-31 from b
+  static V permute(V a, const Index* idx, V b) {
+    return _mm512_permutex2var_ps(a, _mm512_loadu_si512(idx), b);
+  }
   // Lanes 0, 2, 4, ... (odd = false) or 1, 3, 5, ... (odd = true) of the 32 lanes lo:hi.
   static V deinterleave(V lo, V hi, bool odd) {
     const __m512i even =
@@ -111,6 +115,10 @@ struct Simd<double> {
   static void store(double* p, M m, V v) { _mm512_mask_storeu_pd(p, m, v); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
   static V zero() { return _mm512_setzero_pd(); }
+  using Index = int64_t;
+  static V permute(V a, const Index* idx, V b) {
+    return _mm512_permutex2var_pd(a, _mm512_loadu_si512(idx), b);
+  }
   static V deinterleave(V lo, V hi, bool odd) {
     const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
     return _mm512_permutex2var_pd(lo, odd ? _mm512_add_epi64(even, _mm512_set1_epi64(1)) : even,
@@ -132,71 +140,137 @@ typename Simd<T>::M lanes(int64_t lo, int64_t hi) {
   return static_cast<typename Simd<T>::M>(((uint32_t{1} << (hi - lo)) - 1) << lo);
 }
 
-// gather_row_scalar for `rows` image rows `in_step` apart (in: the first) into output segments
-// `n` apart, for stride 1 or 2; with out2 (stride 2 only) also the next kernel column (start + 1)
-// into out2. The masks depend only on the segment's lanes, so they are set once per vector.
+// Zeroes p[0, count).
 template <class T>
-void gather_rows_simd(const T* in, int64_t in_step, int64_t rows, int64_t width, int64_t start,
-                      int64_t stride, T* out, int64_t n, T* out2) {
+void zero_simd(T* p, int64_t count) {
   using S = Simd<T>;
+  for (int64_t i = 0; i < count; i += S::kLanes) S::store(p + i, lanes<T>(0, count - i), S::zero());
+}
+
+// One kernel offset (ky, kx) of im2col for every channel: channel c reads `rows` image rows
+// `in_step` apart from in + c * in_cstride (the first valid output row's image row) into output
+// segments of n from out + c * out_cstride, with `head` and `tail` zeros before and after them
+// (the output rows in the padding). Stride 1 or 2; with out2 (stride 2 only) also the next
+// kernel column (start + 1), into out2 + c * out_cstride. Masks and permutes are set once.
+template <class T>
+void gather_rows_simd(const T* in, int64_t in_cstride, int64_t in_step, int64_t rows, int64_t width,
+                      int64_t start, int64_t stride, T* out, T* out2, int64_t out_cstride,
+                      int64_t n, int64_t head, int64_t tail, int64_t channels) {
+  using S = Simd<T>;
+  using V = typename S::V;
   constexpr int64_t L = S::kLanes;
-  for (int64_t i = 0; i < n; i += L) {
-    const auto keep = lanes<T>(0, n - i);
-    const int64_t p = start + stride * i;
-    const auto m_lo = lanes<T>(-p, width - p);
-    const T* src = at(in, p);
-    T* dst = out + i;
-    if (stride == 1) {
-      for (int64_t r = 0; r < rows; ++r, src += in_step, dst += n)
-        S::store(dst, keep, S::loadz(m_lo, src));
-      continue;
+  const int64_t written = rows * n;
+  auto zeros = [&](T* o) {
+    zero_simd(o - head, head);
+    zero_simd(o + written, tail);
+  };
+  if (2 * n <= L && stride * (n - 1) + 1 < L) {
+    // Narrow rows (7 wide at the DCGAN shapes): two output rows per vector, each row's inputs
+    // from one load; one permute and one store per two rows.
+    typename S::Index idx[L] = {}, idx2[L] = {};
+    for (int64_t j = 0; j < n; ++j) {
+      idx[j] = static_cast<typename S::Index>(stride * j);
+      idx[n + j] = static_cast<typename S::Index>(L + stride * j);
+      idx2[j] = idx[j] + 1;
+      idx2[n + j] = idx[n + j] + 1;
     }
-    const auto m_hi = lanes<T>(-p - L, width - p - L);
-    if (out2) {
-      T* dst2 = out2 + i;
-      for (int64_t r = 0; r < rows; ++r, src += in_step, dst += n, dst2 += n) {
-        const typename S::V lo = S::loadz(m_lo, src), hi = S::loadz(m_hi, src + L);
-        S::store(dst, keep, S::deinterleave(lo, hi, false));
-        S::store(dst2, keep, S::deinterleave(lo, hi, true));
+    const auto m = lanes<T>(-start, width - start), two = lanes<T>(0, 2 * n), one = lanes<T>(0, n);
+    for (int64_t c = 0; c < channels; ++c) {
+      const T* src = at(in, c * in_cstride + start);
+      T* dst = out + c * out_cstride;
+      T* dst2 = out2 ? out2 + c * out_cstride : nullptr;
+      zeros(dst);
+      if (dst2) zeros(dst2);
+      int64_t r = 0;
+      for (; r + 2 <= rows; r += 2, src += 2 * in_step, dst += 2 * n) {
+        const V a = S::loadz(m, src), b = S::loadz(m, src + in_step);
+        S::store(dst, two, S::permute(a, idx, b));
+        if (dst2) {
+          S::store(dst2, two, S::permute(a, idx2, b));
+          dst2 += 2 * n;
+        }
       }
-    } else {
-      for (int64_t r = 0; r < rows; ++r, src += in_step, dst += n) {
-        const typename S::V lo = S::loadz(m_lo, src), hi = S::loadz(m_hi, src + L);
-        S::store(dst, keep, S::deinterleave(lo, hi, false));
+      if (r < rows) {
+        const V a = S::loadz(m, src);
+        S::store(dst, one, S::permute(a, idx, a));
+        if (dst2) S::store(dst2, one, S::permute(a, idx2, a));
+      }
+    }
+    return;
+  }
+  for (int64_t c = 0; c < channels; ++c) {
+    T* o = out + c * out_cstride;
+    T* o2 = out2 ? out2 + c * out_cstride : nullptr;
+    zeros(o);
+    if (o2) zeros(o2);
+    for (int64_t i = 0; i < n; i += L) {
+      const auto keep = lanes<T>(0, n - i);
+      const int64_t p = start + stride * i;
+      const auto m_lo = lanes<T>(-p, width - p);
+      const T* src = at(in, c * in_cstride + p);
+      T* dst = o + i;
+      if (stride == 1) {
+        for (int64_t r = 0; r < rows; ++r, src += in_step, dst += n)
+          S::store(dst, keep, S::loadz(m_lo, src));
+        continue;
+      }
+      const auto m_hi = lanes<T>(-p - L, width - p - L);
+      if (o2) {
+        T* dst2 = o2 + i;
+        for (int64_t r = 0; r < rows; ++r, src += in_step, dst += n, dst2 += n) {
+          const V lo = S::loadz(m_lo, src), hi = S::loadz(m_hi, src + L);
+          S::store(dst, keep, S::deinterleave(lo, hi, false));
+          S::store(dst2, keep, S::deinterleave(lo, hi, true));
+        }
+      } else {
+        for (int64_t r = 0; r < rows; ++r, src += in_step, dst += n) {
+          const V lo = S::loadz(m_lo, src), hi = S::loadz(m_hi, src + L);
+          S::store(dst, keep, S::deinterleave(lo, hi, false));
+        }
       }
     }
   }
 }
 
-// scatter_add_row_scalar for `rows` column segments `n` apart into image rows `image_step`
-// apart, for stride 1 or 2; with col2 (stride 2 only) also the next kernel column (start + 1).
+// One kernel offset of col2im for every channel: channel c adds `rows` column segments of n
+// from col + c * col_cstride into image rows `image_step` apart from image + c * image_cstride.
+// Stride 1 or 2; with col2 (stride 2 only) also the next kernel column (start + 1).
 template <class T>
-void scatter_add_rows_simd(const T* col, int64_t n, int64_t rows, T* image, int64_t image_step,
-                           int64_t width, int64_t start, int64_t stride, const T* col2) {
+void scatter_add_rows_simd(const T* col, const T* col2, int64_t col_cstride, int64_t n,
+                           int64_t rows, T* image, int64_t image_cstride, int64_t image_step,
+                           int64_t width, int64_t start, int64_t stride, int64_t channels) {
   using S = Simd<T>;
+  using V = typename S::V;
   constexpr int64_t L = S::kLanes;
   for (int64_t i = 0; i < n; i += L) {
     const auto keep = lanes<T>(0, n - i);
     const int64_t p = start + stride * i;
-    T* dst = at(image, p);
-    const T* src = col + i;
     if (stride == 1) {
       const auto m = lanes<T>(-p, width - p) & keep;
-      for (int64_t r = 0; r < rows; ++r, src += n, dst += image_step)
-        S::store(dst, m, S::add(S::loadz(m, dst), S::loadz(m, src)));
+      for (int64_t c = 0; c < channels; ++c) {
+        T* dst = at(image, c * image_cstride + p);
+        const T* src = col + c * col_cstride + i;
+        for (int64_t r = 0; r < rows; ++r, src += n, dst += image_step)
+          S::store(dst, m, S::add(S::loadz(m, dst), S::loadz(m, src)));
+      }
       continue;
     }
     // Lanes written: 2 * (n - i) with the second column, else the last odd lane is skipped.
     const int64_t used = 2 * (n - i) - (col2 ? 0 : 1);
     const auto m_lo = lanes<T>(-p, width - p) & lanes<T>(0, used);
     const auto m_hi = lanes<T>(-p - L, width - p - L) & lanes<T>(0, used - L);
-    const T* src2 = col2 ? col2 + i : nullptr;
-    for (int64_t r = 0; r < rows; ++r, src += n, dst += image_step) {
-      const typename S::V a = S::loadz(keep, src);
-      const typename S::V b = src2 ? S::loadz(keep, src2) : S::zero();
-      if (src2) src2 += n;
-      S::store(dst, m_lo, S::add(S::loadz(m_lo, dst), S::interleave(a, b, false)));
-      if (m_hi) S::store(dst + L, m_hi, S::add(S::loadz(m_hi, dst + L), S::interleave(a, b, true)));
+    for (int64_t c = 0; c < channels; ++c) {
+      T* dst = at(image, c * image_cstride + p);
+      const T* src = col + c * col_cstride + i;
+      const T* src2 = col2 ? col2 + c * col_cstride + i : nullptr;
+      for (int64_t r = 0; r < rows; ++r, src += n, dst += image_step) {
+        const V a = S::loadz(keep, src);
+        const V b = src2 ? S::loadz(keep, src2) : S::zero();
+        if (src2) src2 += n;
+        S::store(dst, m_lo, S::add(S::loadz(m_lo, dst), S::interleave(a, b, false)));
+        if (m_hi)
+          S::store(dst + L, m_hi, S::add(S::loadz(m_hi, dst + L), S::interleave(a, b, true)));
+      }
     }
   }
 }
@@ -206,41 +280,36 @@ void scatter_add_rows_simd(const T* col, int64_t n, int64_t rows, T* image, int6
 template <class T, bool simd>
 void im2col_impl(const T* image, const ConvGeometry& geometry, T* cols, int64_t ld) {
   const ConvGeometry g = geometry;  // a local copy: stores through `cols` cannot change it
+  const int64_t n = g.out_w, p = g.cols(), plane = g.height * g.width;
+  const int64_t in_step = g.stride_h * g.width, kk = g.kernel_h * g.kernel_w;
+  for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
+    // Output rows oy0 <= oy < oy1 read image rows; the others lie in the padding.
+    int64_t oy0, oy1;
+    valid_range(ky * g.dilation_h, g.stride_h, g.pad_h, g.height, g.out_h, oy0, oy1);
+    // Channel 0's image row for oy0 (outside the image when no row is read, then unused).
+    const T* in = at(image, (oy0 * g.stride_h - g.pad_h + ky * g.dilation_h) * g.width);
 #if defined(__AVX512F__)
-  const bool vec = simd && (g.stride_w == 1 || g.stride_w == 2);
-#else
-  constexpr bool vec = false;
-#endif
-  // Two kernel columns from one pair of loads: stride 2, dilation 1.
-  const int64_t step = vec && g.stride_w == 2 && g.dilation_w == 1 ? 2 : 1;
-  const int64_t n = g.out_w, p = g.cols();
-  for (int64_t c = 0; c < g.channels; ++c) {
-    for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
-      // Output rows oy0 <= oy < oy1 read image rows; the others lie in the padding.
-      int64_t oy0, oy1;
-      valid_range(ky * g.dilation_h, g.stride_h, g.pad_h, g.height, g.out_h, oy0, oy1);
-      // The image row of oy0 (outside the image when no row is read, then never dereferenced).
-      const T* in =
-          at(image, (c * g.height + oy0 * g.stride_h - g.pad_h + ky * g.dilation_h) * g.width);
-      const int64_t in_step = g.stride_h * g.width;
+    if (simd && (g.stride_w == 1 || g.stride_w == 2)) {
+      // Two kernel columns from one pair of loads: stride 2, dilation 1.
+      const int64_t step = g.stride_w == 2 && g.dilation_w == 1 ? 2 : 1;
       for (int64_t kx = 0; kx < g.kernel_w; kx += step) {
-        T* row = cols + ((c * g.kernel_h + ky) * g.kernel_w + kx) * ld;
+        T* row = cols + (ky * g.kernel_w + kx) * ld + oy0 * n;
         const bool pair = step == 2 && kx + 1 < g.kernel_w;
-        const int64_t start = kx * g.dilation_w - g.pad_w;
-        for (T* r : {row, pair ? row + ld : nullptr}) {
-          if (!r) continue;
-          std::fill_n(r, oy0 * n, T(0));
-          std::fill(r + oy1 * n, r + p, T(0));
-        }
-#if defined(__AVX512F__)
-        if (vec) {
-          gather_rows_simd(in, in_step, oy1 - oy0, g.width, start, g.stride_w, row + oy0 * n, n,
-                           pair ? row + ld + oy0 * n : nullptr);
-          continue;
-        }
+        gather_rows_simd(in, plane, in_step, oy1 - oy0, g.width, kx * g.dilation_w - g.pad_w,
+                         g.stride_w, row, pair ? row + ld : nullptr, kk * ld, n, oy0 * n,
+                         p - oy1 * n, g.channels);
+      }
+      continue;
+    }
 #endif
+    for (int64_t c = 0; c < g.channels; ++c) {
+      for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
+        T* row = cols + ((c * g.kernel_h + ky) * g.kernel_w + kx) * ld;
+        std::fill_n(row, oy0 * n, T(0));
+        std::fill(row + oy1 * n, row + p, T(0));
         for (int64_t oy = oy0; oy < oy1; ++oy)
-          gather_row_scalar(in + (oy - oy0) * in_step, g.width, start, g.stride_w, row + oy * n, n);
+          gather_row_scalar(in + c * plane + (oy - oy0) * in_step, g.width,
+                            kx * g.dilation_w - g.pad_w, g.stride_w, row + oy * n, n);
       }
     }
   }
@@ -249,33 +318,31 @@ void im2col_impl(const T* image, const ConvGeometry& geometry, T* cols, int64_t 
 template <class T, bool simd>
 void col2im_impl(const T* cols, const ConvGeometry& geometry, T* image, int64_t ld) {
   const ConvGeometry g = geometry;  // a local copy: stores through `image` cannot change it
+  const int64_t n = g.out_w, plane = g.height * g.width;
+  const int64_t out_step = g.stride_h * g.width, kk = g.kernel_h * g.kernel_w;
+  for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
+    int64_t oy0, oy1;
+    valid_range(ky * g.dilation_h, g.stride_h, g.pad_h, g.height, g.out_h, oy0, oy1);
+    T* out = at(image, (oy0 * g.stride_h - g.pad_h + ky * g.dilation_h) * g.width);
 #if defined(__AVX512F__)
-  const bool vec = simd && (g.stride_w == 1 || g.stride_w == 2);
-#else
-  constexpr bool vec = false;
-#endif
-  const int64_t step = vec && g.stride_w == 2 && g.dilation_w == 1 ? 2 : 1;
-  const int64_t n = g.out_w;
-  for (int64_t c = 0; c < g.channels; ++c) {
-    for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
-      int64_t oy0, oy1;
-      valid_range(ky * g.dilation_h, g.stride_h, g.pad_h, g.height, g.out_h, oy0, oy1);
-      T* out = at(image, (c * g.height + oy0 * g.stride_h - g.pad_h + ky * g.dilation_h) * g.width);
-      const int64_t out_step = g.stride_h * g.width;
+    if (simd && (g.stride_w == 1 || g.stride_w == 2)) {
+      const int64_t step = g.stride_w == 2 && g.dilation_w == 1 ? 2 : 1;
       for (int64_t kx = 0; kx < g.kernel_w; kx += step) {
-        const T* row = cols + ((c * g.kernel_h + ky) * g.kernel_w + kx) * ld + oy0 * n;
+        const T* row = cols + (ky * g.kernel_w + kx) * ld + oy0 * n;
         const bool pair = step == 2 && kx + 1 < g.kernel_w;
-        const int64_t start = kx * g.dilation_w - g.pad_w;
-#if defined(__AVX512F__)
-        if (vec) {
-          scatter_add_rows_simd(row, n, oy1 - oy0, out, out_step, g.width, start, g.stride_w,
-                                pair ? row + ld : nullptr);
-          continue;
-        }
+        scatter_add_rows_simd(row, pair ? row + ld : nullptr, kk * ld, n, oy1 - oy0, out, plane,
+                              out_step, g.width, kx * g.dilation_w - g.pad_w, g.stride_w,
+                              g.channels);
+      }
+      continue;
+    }
 #endif
+    for (int64_t c = 0; c < g.channels; ++c) {
+      for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
+        const T* row = cols + ((c * g.kernel_h + ky) * g.kernel_w + kx) * ld + oy0 * n;
         for (int64_t oy = oy0; oy < oy1; ++oy)
-          scatter_add_row_scalar(row + (oy - oy0) * n, n, out + (oy - oy0) * out_step, g.width,
-                                 start, g.stride_w);
+          scatter_add_row_scalar(row + (oy - oy0) * n, n, out + c * plane + (oy - oy0) * out_step,
+                                 g.width, kx * g.dilation_w - g.pad_w, g.stride_w);
       }
     }
   }
