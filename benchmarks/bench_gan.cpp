@@ -30,6 +30,7 @@
 
 #include <nabla/nabla.hpp>
 
+#include "handwritten_row3.hpp"
 #include "threaded_benchmark.hpp"
 
 namespace {
@@ -158,6 +159,16 @@ int main(int argc, char** argv) {
   const auto set_threads = [](int t) { set_num_threads(t); };
   bench::register_threaded("gan/row3/batch:1", set_threads,
                            [](benchmark::State& s) { gan<Row3>(s, 20); },
+                           {benchmark::kMicrosecond, 0});
+  // The same row-3 iteration written by hand (no framework): the yardstick for nabla's overhead.
+  bench::register_threaded("gan/row3_handwritten/batch:1", set_threads,
+                           [](benchmark::State& s) {
+                             bench::handwritten::Row3 row;
+                             for (int i = 0; i < 20; ++i) row.step();
+                             for (auto _ : s) row.step();
+                             s.counters["d_loss"] = row.d_loss;
+                             s.counters["g_loss"] = row.g_loss;
+                           },
                            {benchmark::kMicrosecond, 0});
   bench::register_threaded("gan/row6/batch:100", set_threads,
                            [](benchmark::State& s) { gan<Row6>(s, 3); },

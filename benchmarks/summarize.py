@@ -283,7 +283,8 @@ def layers_section(series, context, out):
 
 
 def gan_section(series, context, out):
-    names = [name for name, config in series if config == "env" and re.match(r"^gan/", name)]
+    names = [name for name, config in series
+             if config == "env" and re.match(r"^gan/", name) and "_handwritten/" not in name]
     if not names:
         return
     row_of = lambda case: case.split("/")[1]
@@ -293,6 +294,16 @@ def gan_section(series, context, out):
     out.append(versus_torch_table(series, names, lambda case: GAN_ROWS.get(row_of(case), case), target_of))
     out.append("")
     verdict_lines(series, names, lambda case: GAN_ROWS.get(row_of(case), case) + " iteration", target_of, out)
+    out.append("")
+    # The project's own goal at batch 1: a row-3 iteration within 1.5x of the hand-written one.
+    for threads in (1, 2):
+        nb = median(series, (f"gan/row3/batch:1/threads:{threads}", "env"))
+        hw = median(series, (f"gan/row3_handwritten/batch:1/threads:{threads}", "env"))
+        if nb is None or hw is None:
+            continue
+        out.append(f"- goal row 3 iteration, {threads} thread(s): within 1.5× of the hand-written iteration "
+                   f"(benchmarks/handwritten_row3.hpp): nabla {nb / 1e3:.1f} us, hand-written {hw / 1e3:.1f} us, "
+                   f"{nb / hw:.2f}× — {'met' if nb / hw <= 1.5 else 'MISSED'}")
     out.append("")
 
 
