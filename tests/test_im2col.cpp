@@ -3,8 +3,10 @@
 // padding 0-2, dilation 1-2, kernels 1-5, odd and even sizes, rows narrower than a vector and
 // wider than two, non-square images and kernels; float and double; columns side by side in a
 // wider matrix (ld > out_h * out_w), with the cells outside the image's columns left untouched.
-// Also conv2d with its forward's columns kept for the weight gradient against recomputing them.
+// Also conv2d with its forward's columns kept for the weight gradient against recomputing them,
+// and built a block of channels at a time against all at once.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <nabla/nabla.hpp>
 #include <random>
 #include <sstream>
@@ -175,42 +177,63 @@ namespace {
 
 // conv2d forward + backward (input, weight and bias gradients) with the forward's columns kept
 // for the weight gradient and with them recomputed: the same arithmetic, so identical results.
+// And with the columns in blocks of one channel against all channels in one block: the GEMMs
+// then sum in another order, so equal to rounding.
 template <class T>
 void check_kept_columns(const Shape& x_shape, const Shape& w_shape, Conv2dOptions o) {
   struct Result {
     std::vector<T> y, gx, gw, gb;
   };
-  auto run = [&](int64_t budget) {
-    const int64_t saved = detail::conv_keep_columns_bytes;
-    detail::conv_keep_columns_bytes = budget;
+  auto run = [&](int64_t keep_bytes, int64_t block_bytes) {
+    const int64_t saved_keep = detail::conv_keep_columns_bytes;
+    const int64_t saved_block = detail::conv_block_bytes;
+    detail::conv_keep_columns_bytes = keep_bytes;
+    detail::conv_block_bytes = block_bytes;
     Generator gen(3);
     Tensor<T> x = Tensor<T>::uniform(x_shape, -1, 1, gen).requires_grad_();
     Tensor<T> w = Tensor<T>::uniform(w_shape, -1, 1, gen).requires_grad_();
     Tensor<T> b = Tensor<T>::uniform({w_shape[0]}, -1, 1, gen).requires_grad_();
     const Tensor<T> y = conv2d(x, w, b, o);
     y.backward(Tensor<T>::uniform(y.shape(), -1, 1, gen));
-    detail::conv_keep_columns_bytes = saved;
+    detail::conv_keep_columns_bytes = saved_keep;
+    detail::conv_block_bytes = saved_block;
     return Result{y.to_vector(), x.grad().to_vector(), w.grad().to_vector(), b.grad().to_vector()};
   };
+  auto close = [](const std::vector<T>& a, const std::vector<T>& b) {
+    const double tol = sizeof(T) == 4 ? 1e-5 : 1e-13;
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (std::abs(double(a[i]) - double(b[i])) > tol * (1 + std::abs(double(b[i])))) return false;
+    return true;
+  };
   const int previous_threads = get_num_threads();
+  const int64_t all = int64_t{1} << 40;
   for (int threads : {1, 2}) {
-    INFO("input " << x_shape << ", weight " << w_shape << ", " << threads << " threads");
     set_num_threads(threads);
-    const Result kept = run(int64_t{1} << 40), recomputed = run(0);
-    CHECK(kept.y == recomputed.y);
-    CHECK(kept.gx == recomputed.gx);
-    CHECK(kept.gw == recomputed.gw);
-    CHECK(kept.gb == recomputed.gb);
+    const Result whole = run(all, all);
+    for (int64_t block : {all, int64_t{1}}) {
+      INFO("input " << x_shape << ", weight " << w_shape << ", " << threads << " threads, "
+                    << (block == 1 ? "one channel per block" : "one block"));
+      const Result kept = run(all, block), recomputed = run(0, block);
+      CHECK(kept.y == recomputed.y);
+      CHECK(kept.gx == recomputed.gx);
+      CHECK(kept.gw == recomputed.gw);
+      CHECK(kept.gb == recomputed.gb);
+      CHECK(close(kept.y, whole.y));
+      CHECK(close(kept.gx, whole.gx));
+      CHECK(close(kept.gw, whole.gw));
+      CHECK(close(kept.gb, whole.gb));
+    }
   }
   set_num_threads(previous_threads);
 }
 
 }  // namespace
 
-TEST_CASE("conv2d's weight gradient is the same from kept and from recomputed columns",
-          "[im2col][conv]") {
+TEST_CASE("conv2d: kept and recomputed columns, one block of channels or many", "[im2col][conv]") {
   // Batches of several sample groups (about 512 output positions each), one group short.
   check_kept_columns<float>({29, 3, 14, 14}, {5, 3, 4, 4}, {{2, 2}, {1, 1}});
   check_kept_columns<double>({23, 2, 9, 11}, {4, 2, 3, 3}, {{1, 1}, {1, 1}});
   check_kept_columns<double>({7, 2, 10, 9}, {3, 2, 5, 2}, {{2, 3}, {2, 0}, {1, 2}});
+  check_kept_columns<float>({9, 5, 8, 8}, {2, 5, 5, 5}, {{1, 1}, {2, 2}});
 }
