@@ -158,14 +158,20 @@ inline void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict 
     }
     return;
   }
-  alignas(64) T tile[Nr];
+  // The edge tile goes through memory. Every loop that indexes acc is unrolled: a loop with a
+  // run-time index would make GCC keep acc in memory, storing all of it on every step of the
+  // loop above (measured: 10 instead of 30 GFLOP/s on an AVX2 core with 16 registers).
+  alignas(64) T tile[R][Nr];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < Nv; ++v) S::storeu(tile[r] + v * W, acc[r][v]);
   for (int r = 0; r < R; ++r) {
-    for (int v = 0; v < Nv; ++v) S::storeu(tile + v * W, acc[r][v]);
     T* row = c + r * ldc;
     if (load_c)
-      for (int j = 0; j < cols; ++j) row[j] += tile[j];
+      for (int j = 0; j < cols; ++j) row[j] += tile[r][j];
     else
-      for (int j = 0; j < cols; ++j) row[j] = tile[j];
+      for (int j = 0; j < cols; ++j) row[j] = tile[r][j];
   }
 }
 

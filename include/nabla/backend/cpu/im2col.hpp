@@ -281,7 +281,8 @@ template <class T, bool simd>
 void im2col_impl(const T* image, const ConvGeometry& geometry, T* cols, int64_t ld) {
   const ConvGeometry g = geometry;  // a local copy: stores through `cols` cannot change it
   const int64_t n = g.out_w, p = g.cols(), plane = g.height * g.width;
-  const int64_t in_step = g.stride_h * g.width, kk = g.kernel_h * g.kernel_w;
+  const int64_t in_step = g.stride_h * g.width;
+  [[maybe_unused]] const int64_t kk = g.kernel_h * g.kernel_w;  // the vector path's channel step
   for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
     // Output rows oy0 <= oy < oy1 read image rows; the others lie in the padding.
     int64_t oy0, oy1;
@@ -319,7 +320,8 @@ template <class T, bool simd>
 void col2im_impl(const T* cols, const ConvGeometry& geometry, T* image, int64_t ld) {
   const ConvGeometry g = geometry;  // a local copy: stores through `image` cannot change it
   const int64_t n = g.out_w, plane = g.height * g.width;
-  const int64_t out_step = g.stride_h * g.width, kk = g.kernel_h * g.kernel_w;
+  const int64_t out_step = g.stride_h * g.width;
+  [[maybe_unused]] const int64_t kk = g.kernel_h * g.kernel_w;
   for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
     int64_t oy0, oy1;
     valid_range(ky * g.dilation_h, g.stride_h, g.pad_h, g.height, g.out_h, oy0, oy1);
