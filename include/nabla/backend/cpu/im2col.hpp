@@ -43,12 +43,12 @@ inline void valid_range(int64_t offset, int64_t stride, int64_t pad, int64_t siz
 
 namespace detail {
 
-// out[i] = in[start + i * stride] where that lies in [0, width), else 0; i in [0, n).
+// out[i] = in[start + i * stride] for i in [lo, hi) (the i whose input lies in the row, from
+// valid_range), else 0; i in [0, n). The range is the caller's: it is the same for every row of
+// a kernel column, and computing it costs two integer divisions, more than a short row's copy.
 template <class T>
-void gather_row_scalar(const T* in, int64_t width, int64_t start, int64_t stride, T* out,
-                       int64_t n) {
-  int64_t lo, hi;
-  valid_range(start, stride, 0, width, n, lo, hi);
+void gather_row_scalar(const T* in, int64_t start, int64_t stride, int64_t lo, int64_t hi,
+                       T* out, int64_t n) {
   std::fill_n(out, lo, T(0));
   if (stride == 1) {
     std::copy(in + start + lo, in + start + hi, out + lo);
@@ -58,12 +58,10 @@ void gather_row_scalar(const T* in, int64_t width, int64_t start, int64_t stride
   std::fill(out + hi, out + n, T(0));
 }
 
-// image[start + i * stride] += col[i] where that lies in [0, width); i in [0, n).
+// image[start + i * stride] += col[i] for i in [lo, hi), the range from valid_range.
 template <class T>
-void scatter_add_row_scalar(const T* col, int64_t n, T* image, int64_t width, int64_t start,
-                            int64_t stride) {
-  int64_t lo, hi;
-  valid_range(start, stride, 0, width, n, lo, hi);
+void scatter_add_row_scalar(const T* col, T* image, int64_t start, int64_t stride, int64_t lo,
+                            int64_t hi) {
   for (int64_t i = lo; i < hi; ++i) image[start + i * stride] += col[i];
 }
 
@@ -303,14 +301,17 @@ void im2col_impl(const T* image, const ConvGeometry& geometry, T* cols, int64_t 
       continue;
     }
 #endif
-    for (int64_t c = 0; c < g.channels; ++c) {
-      for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
+    for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
+      const int64_t start = kx * g.dilation_w - g.pad_w;
+      int64_t lo, hi;
+      valid_range(start, g.stride_w, 0, g.width, n, lo, hi);
+      for (int64_t c = 0; c < g.channels; ++c) {
         T* row = cols + ((c * g.kernel_h + ky) * g.kernel_w + kx) * ld;
         std::fill_n(row, oy0 * n, T(0));
         std::fill(row + oy1 * n, row + p, T(0));
-        for (int64_t oy = oy0; oy < oy1; ++oy)
-          gather_row_scalar(in + c * plane + (oy - oy0) * in_step, g.width,
-                            kx * g.dilation_w - g.pad_w, g.stride_w, row + oy * n, n);
+        const T* src = in + c * plane;
+        for (int64_t oy = oy0; oy < oy1; ++oy, src += in_step)
+          gather_row_scalar(src, start, g.stride_w, lo, hi, row + oy * n, n);
       }
     }
   }
@@ -339,12 +340,15 @@ void col2im_impl(const T* cols, const ConvGeometry& geometry, T* image, int64_t 
       continue;
     }
 #endif
-    for (int64_t c = 0; c < g.channels; ++c) {
-      for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
+    for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
+      const int64_t start = kx * g.dilation_w - g.pad_w;
+      int64_t lo, hi;
+      valid_range(start, g.stride_w, 0, g.width, n, lo, hi);
+      for (int64_t c = 0; c < g.channels; ++c) {
         const T* row = cols + ((c * g.kernel_h + ky) * g.kernel_w + kx) * ld + oy0 * n;
-        for (int64_t oy = oy0; oy < oy1; ++oy)
-          scatter_add_row_scalar(row + (oy - oy0) * n, n, out + c * plane + (oy - oy0) * out_step,
-                                 g.width, kx * g.dilation_w - g.pad_w, g.stride_w);
+        T* dst = out + c * plane;
+        for (int64_t oy = oy0; oy < oy1; ++oy, row += n, dst += out_step)
+          scatter_add_row_scalar(row, dst, start, g.stride_w, lo, hi);
       }
     }
   }
