@@ -63,7 +63,7 @@ std::string labels_path(const std::string& samples) {
 
 int main(int argc, char** argv) {
   ex::Options o;
-  o.epochs = 30;
+  o.epochs = 4;
   o.batch = 1;
   o.lr_g = o.lr_d = 1e-4;
   CLI::App app{

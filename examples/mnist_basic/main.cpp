@@ -3,7 +3,8 @@
 // G: Linear(1,200)-Sigmoid-Linear(200,784)-Sigmoid, z uniform in [0, 1), one number
 // D: Linear(784,200)-Sigmoid-Linear(200,1)-Sigmoid
 // MSE, SGD lr 0.01 for both, batch 1, the training images in order, pixels / 255. The document
-// makes one pass over 70,000 images; 9 epochs of the 8,000 here are as many iterations.
+// makes one pass over MNIST's 70,000 images (training and test); one epoch of the 60,000 training
+// images here is nearly as many iterations.
 //   --mode discriminator-test: D alone, on each real image (target 1) and on an image of uniform
 //     noise (target 0); then it scores held-out real images against fresh noise.
 //   --mode gan: one iteration = D on the real image (target 1), D on G(z).detach() (target 0),
@@ -232,8 +233,6 @@ int main(int argc, char** argv) {
       "mnist_basic: row 2 of GAN_VARIANTS.md, the first MNIST GAN (sigmoids, MSE, SGD) and its "
       "discriminator test"};
   ex::add_common_flags(app, o);
-  app.get_option("--epochs")
-      ->default_str("9 for gan (72,000 steps, as the document's 70,000), 1 for discriminator-test");
   std::string mode = "gan";
   app.add_option("--mode", mode,
                  "gan, or discriminator-test (D alone: real images against uniform noise)")
@@ -245,7 +244,6 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
-  if (app.count("--epochs") == 0) o.epochs = mode == "gan" ? 9 : 1;
 
   return ex::run("mnist_basic", [&] {
     if (o.out.empty()) o.out = "out/mnist_basic/" + mode;

@@ -59,7 +59,7 @@ struct Classifier {
 };
 
 struct TrainSettings {
-  int64_t epochs = 12;
+  int64_t epochs = 3;
   int64_t steps = 0;
   int64_t batch = 64;
   double lr = 1e-3;
