@@ -9,13 +9,16 @@
 // row (lanes outside the row are masked off, which yields the zero padding and never touches
 // memory outside the row), stride 2 de-interleaves two registers with one permute (col2im
 // interleaves, two kernel columns kx and kx+1 at a time when the dilation is 1), and masked
-// stores end the segment. Other strides, and CPUs without AVX-512, take the scalar loops. At the
-// DCGAN shapes (kernel 4, stride 2, 7- and 14-wide outputs) the vector paths are several times
-// faster than the scalar loops.
+// stores end the segment. With AVX2 only (no AVX-512) the same paths run for float, 8 lanes wide,
+// with AVX2's masked loads and stores and a two-register permute built from two one-register ones.
+// Other strides, double without AVX-512, and other CPUs take the scalar loops. At the DCGAN
+// shapes (kernel 4, stride 2, 7- and 14-wide outputs) the vector paths are several times faster
+// than the scalar loops.
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -73,17 +76,34 @@ T* at(T* p, int64_t offset) {
                               offset * static_cast<intptr_t>(sizeof(T)));
 }
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
+#define NABLA_IM2COL_SIMD 1
 template <class T>
-struct Simd;
+struct Simd {
+  static constexpr bool kAvailable = false;
+  static constexpr bool kFastMaskedStore = false;
+};
+#else
+#define NABLA_IM2COL_SIMD 0
+#endif
+
+#if defined(__AVX512F__)
+// A lane mask: bit j for lane j.
+template <class M>
+bool any_lane(M m) {
+  return m != 0;
+}
 
 template <>
 struct Simd<float> {
+  static constexpr bool kAvailable = true;
   using V = __m512;
   using M = __mmask16;
   static constexpr int64_t kLanes = 16;
   static V loadz(M m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
   static void store(float* p, M m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+  static void store_all(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static constexpr bool kFastMaskedStore = true;
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static V zero() { return _mm512_setzero_ps(); }
   using Index = int32_t;  // permute indices: 0-15 pick from a, 16-31 from b
@@ -106,11 +126,14 @@ struct Simd<float> {
 
 template <>
 struct Simd<double> {
+  static constexpr bool kAvailable = true;
   using V = __m512d;
   using M = __mmask8;
   static constexpr int64_t kLanes = 8;
   static V loadz(M m, const double* p) { return _mm512_maskz_loadu_pd(m, p); }
   static void store(double* p, M m, V v) { _mm512_mask_storeu_pd(p, m, v); }
+  static void store_all(double* p, V v) { _mm512_storeu_pd(p, v); }
+  static constexpr bool kFastMaskedStore = true;
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
   static V zero() { return _mm512_setzero_pd(); }
   using Index = int64_t;
@@ -137,6 +160,57 @@ typename Simd<T>::M lanes(int64_t lo, int64_t hi) {
   if (hi <= lo) return 0;
   return static_cast<typename Simd<T>::M>(((uint32_t{1} << (hi - lo)) - 1) << lo);
 }
+#elif defined(__AVX2__)
+// A lane mask: all bits set in the lanes that take part (what vmaskmov reads).
+inline bool any_lane(__m256i m) { return !_mm256_testz_si256(m, m); }
+
+template <>
+struct Simd<float> {
+  static constexpr bool kAvailable = true;
+  using V = __m256;
+  using M = __m256i;
+  static constexpr int64_t kLanes = 8;
+  static V loadz(M m, const float* p) { return _mm256_maskload_ps(p, m); }
+  static void store(float* p, M m, V v) { _mm256_maskstore_ps(p, m, v); }
+  static void store_all(float* p, V v) { _mm256_storeu_ps(p, v); }
+  // vmaskmovps to memory is microcoded on AMD's Zen: col2im, which would need one per row,
+  // keeps the scalar loop.
+  static constexpr bool kFastMaskedStore = false;
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V zero() { return _mm256_setzero_ps(); }
+  using Index = int32_t;  // permute indices: 0-7 pick from a, 8-15 from b
+  static V permute(V a, const Index* idx, V b) {
+    const __m256i i = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx));
+    const __m256i from_b = _mm256_cmpgt_epi32(i, _mm256_set1_epi32(7));
+    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(a, i), _mm256_permutevar8x32_ps(b, i),
+                            _mm256_castsi256_ps(from_b));
+  }
+  // Lanes 0, 2, 4, ... (odd = false) or 1, 3, 5, ... (odd = true) of the 16 lanes lo:hi.
+  static V deinterleave(V lo, V hi, bool odd) {
+    // Per 128-bit half: lo's even (odd) pair, then hi's; then the 64-bit pieces reordered.
+    const V t = odd ? _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))
+                    : _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+  }
+  // a0 b0 a1 b1 ... : the first (high = false) or second 8 of the 16 lanes.
+  static V interleave(V a, V b, bool high) {
+    const V lo = _mm256_unpacklo_ps(a, b), hi = _mm256_unpackhi_ps(a, b);
+    return high ? _mm256_permute2f128_ps(lo, hi, 0x31) : _mm256_permute2f128_ps(lo, hi, 0x20);
+  }
+};
+
+template <class T>
+__m256i lanes(int64_t lo, int64_t hi) {
+  static_assert(std::is_same_v<T, float>);
+  lo = std::clamp<int64_t>(lo, 0, 8);
+  hi = std::clamp<int64_t>(hi, 0, 8);
+  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_and_si256(_mm256_cmpgt_epi32(iota, _mm256_set1_epi32(static_cast<int>(lo) - 1)),
+                          _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(hi)), iota));
+}
+#endif
+
+#if NABLA_IM2COL_SIMD
 
 // Zeroes p[0, count).
 template <class T>
@@ -207,9 +281,20 @@ void gather_rows_simd(const T* in, int64_t in_cstride, int64_t in_step, int64_t 
       const auto m_lo = lanes<T>(-p, width - p);
       const T* src = at(in, c * in_cstride + p);
       T* dst = o + i;
+      // A whole vector is stored unmasked where that is safe: when the segment holds at least a
+      // vector, or, for rows narrower than a vector (one chunk each, rows stored in order), for
+      // every row but the last, whose spill into the next row is overwritten right after.
+      // (AVX2's masked store is slow: microcoded on AMD's Zen.)
+      const bool whole = n - i >= L, narrow = n <= L;
+      auto put = [&](T* d, int64_t r, V v) {
+        if (whole || (narrow && r + 1 < rows))
+          S::store_all(d, v);
+        else
+          S::store(d, keep, v);
+      };
       if (stride == 1) {
         for (int64_t r = 0; r < rows; ++r, src += in_step, dst += n)
-          S::store(dst, keep, S::loadz(m_lo, src));
+          put(dst, r, S::loadz(m_lo, src));
         continue;
       }
       const auto m_hi = lanes<T>(-p - L, width - p - L);
@@ -217,13 +302,13 @@ void gather_rows_simd(const T* in, int64_t in_cstride, int64_t in_step, int64_t 
         T* dst2 = o2 + i;
         for (int64_t r = 0; r < rows; ++r, src += in_step, dst += n, dst2 += n) {
           const V lo = S::loadz(m_lo, src), hi = S::loadz(m_hi, src + L);
-          S::store(dst, keep, S::deinterleave(lo, hi, false));
-          S::store(dst2, keep, S::deinterleave(lo, hi, true));
+          put(dst, r, S::deinterleave(lo, hi, false));
+          put(dst2, r, S::deinterleave(lo, hi, true));
         }
       } else {
         for (int64_t r = 0; r < rows; ++r, src += in_step, dst += n) {
           const V lo = S::loadz(m_lo, src), hi = S::loadz(m_hi, src + L);
-          S::store(dst, keep, S::deinterleave(lo, hi, false));
+          put(dst, r, S::deinterleave(lo, hi, false));
         }
       }
     }
@@ -266,7 +351,7 @@ void scatter_add_rows_simd(const T* col, const T* col2, int64_t col_cstride, int
         const V b = src2 ? S::loadz(keep, src2) : S::zero();
         if (src2) src2 += n;
         S::store(dst, m_lo, S::add(S::loadz(m_lo, dst), S::interleave(a, b, false)));
-        if (m_hi)
+        if (any_lane(m_hi))
           S::store(dst + L, m_hi, S::add(S::loadz(m_hi, dst + L), S::interleave(a, b, true)));
       }
     }
@@ -287,8 +372,8 @@ void im2col_impl(const T* image, const ConvGeometry& geometry, T* cols, int64_t 
     valid_range(ky * g.dilation_h, g.stride_h, g.pad_h, g.height, g.out_h, oy0, oy1);
     // Channel 0's image row for oy0 (outside the image when no row is read, then unused).
     const T* in = at(image, (oy0 * g.stride_h - g.pad_h + ky * g.dilation_h) * g.width);
-#if defined(__AVX512F__)
-    if (simd && (g.stride_w == 1 || g.stride_w == 2)) {
+#if NABLA_IM2COL_SIMD
+    if constexpr (simd && Simd<T>::kAvailable) if (g.stride_w == 1 || g.stride_w == 2) {
       // Two kernel columns from one pair of loads: stride 2, dilation 1.
       const int64_t step = g.stride_w == 2 && g.dilation_w == 1 ? 2 : 1;
       for (int64_t kx = 0; kx < g.kernel_w; kx += step) {
@@ -327,8 +412,9 @@ void col2im_impl(const T* cols, const ConvGeometry& geometry, T* image, int64_t 
     int64_t oy0, oy1;
     valid_range(ky * g.dilation_h, g.stride_h, g.pad_h, g.height, g.out_h, oy0, oy1);
     T* out = at(image, (oy0 * g.stride_h - g.pad_h + ky * g.dilation_h) * g.width);
-#if defined(__AVX512F__)
-    if (simd && (g.stride_w == 1 || g.stride_w == 2)) {
+#if NABLA_IM2COL_SIMD
+    if constexpr (simd && Simd<T>::kAvailable && Simd<T>::kFastMaskedStore)
+    if (g.stride_w == 1 || g.stride_w == 2) {
       const int64_t step = g.stride_w == 2 && g.dilation_w == 1 ? 2 : 1;
       for (int64_t kx = 0; kx < g.kernel_w; kx += step) {
         const T* row = cols + (ky * g.kernel_w + kx) * ld + oy0 * n;
