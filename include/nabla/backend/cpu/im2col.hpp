@@ -9,9 +9,11 @@
 // row (lanes outside the row are masked off, which yields the zero padding and never touches
 // memory outside the row), stride 2 de-interleaves two registers with one permute (col2im
 // interleaves, two kernel columns kx and kx+1 at a time when the dilation is 1), and masked
-// stores end the segment. With AVX2 only (no AVX-512) the same paths run for float, 8 lanes wide,
-// with AVX2's masked loads and stores and a two-register permute built from two one-register ones.
-// Other strides, double without AVX-512, and other CPUs take the scalar loops. At the DCGAN
+// stores end the segment. With AVX2 only (no AVX-512) im2col's vector path runs for float, 8
+// lanes wide, with AVX2's masked loads, whole-vector stores wherever they are safe (AVX2's masked
+// store is microcoded on AMD's Zen) and a two-register permute built from two one-register ones;
+// col2im, which would need a masked store per row, keeps the scalar loop there. Other strides,
+// double without AVX-512, and other CPUs take the scalar loops. At the DCGAN
 // shapes (kernel 4, stride 2, 7- and 14-wide outputs) the vector paths are several times faster
 // than the scalar loops.
 #include <algorithm>
@@ -50,8 +52,8 @@ namespace detail {
 // valid_range), else 0; i in [0, n). The range is the caller's: it is the same for every row of
 // a kernel column, and computing it costs two integer divisions, more than a short row's copy.
 template <class T>
-void gather_row_scalar(const T* in, int64_t start, int64_t stride, int64_t lo, int64_t hi,
-                       T* out, int64_t n) {
+void gather_row_scalar(const T* in, int64_t start, int64_t stride, int64_t lo, int64_t hi, T* out,
+                       int64_t n) {
   std::fill_n(out, lo, T(0));
   if (stride == 1) {
     std::copy(in + start + lo, in + start + hi, out + lo);
@@ -373,18 +375,19 @@ void im2col_impl(const T* image, const ConvGeometry& geometry, T* cols, int64_t 
     // Channel 0's image row for oy0 (outside the image when no row is read, then unused).
     const T* in = at(image, (oy0 * g.stride_h - g.pad_h + ky * g.dilation_h) * g.width);
 #if NABLA_IM2COL_SIMD
-    if constexpr (simd && Simd<T>::kAvailable) if (g.stride_w == 1 || g.stride_w == 2) {
-      // Two kernel columns from one pair of loads: stride 2, dilation 1.
-      const int64_t step = g.stride_w == 2 && g.dilation_w == 1 ? 2 : 1;
-      for (int64_t kx = 0; kx < g.kernel_w; kx += step) {
-        T* row = cols + (ky * g.kernel_w + kx) * ld + oy0 * n;
-        const bool pair = step == 2 && kx + 1 < g.kernel_w;
-        gather_rows_simd(in, plane, in_step, oy1 - oy0, g.width, kx * g.dilation_w - g.pad_w,
-                         g.stride_w, row, pair ? row + ld : nullptr, kk * ld, n, oy0 * n,
-                         p - oy1 * n, g.channels);
+    if constexpr (simd && Simd<T>::kAvailable)
+      if (g.stride_w == 1 || g.stride_w == 2) {
+        // Two kernel columns from one pair of loads: stride 2, dilation 1.
+        const int64_t step = g.stride_w == 2 && g.dilation_w == 1 ? 2 : 1;
+        for (int64_t kx = 0; kx < g.kernel_w; kx += step) {
+          T* row = cols + (ky * g.kernel_w + kx) * ld + oy0 * n;
+          const bool pair = step == 2 && kx + 1 < g.kernel_w;
+          gather_rows_simd(in, plane, in_step, oy1 - oy0, g.width, kx * g.dilation_w - g.pad_w,
+                           g.stride_w, row, pair ? row + ld : nullptr, kk * ld, n, oy0 * n,
+                           p - oy1 * n, g.channels);
+        }
+        continue;
       }
-      continue;
-    }
 #endif
     for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
       const int64_t start = kx * g.dilation_w - g.pad_w;
@@ -413,18 +416,18 @@ void col2im_impl(const T* cols, const ConvGeometry& geometry, T* image, int64_t 
     valid_range(ky * g.dilation_h, g.stride_h, g.pad_h, g.height, g.out_h, oy0, oy1);
     T* out = at(image, (oy0 * g.stride_h - g.pad_h + ky * g.dilation_h) * g.width);
 #if NABLA_IM2COL_SIMD
-    if constexpr (simd && Simd<T>::kAvailable && Simd<T>::kFastMaskedStore)
-    if (g.stride_w == 1 || g.stride_w == 2) {
-      const int64_t step = g.stride_w == 2 && g.dilation_w == 1 ? 2 : 1;
-      for (int64_t kx = 0; kx < g.kernel_w; kx += step) {
-        const T* row = cols + (ky * g.kernel_w + kx) * ld + oy0 * n;
-        const bool pair = step == 2 && kx + 1 < g.kernel_w;
-        scatter_add_rows_simd(row, pair ? row + ld : nullptr, kk * ld, n, oy1 - oy0, out, plane,
-                              out_step, g.width, kx * g.dilation_w - g.pad_w, g.stride_w,
-                              g.channels);
+    if constexpr (simd && Simd<T>::kFastMaskedStore)  // implies kAvailable
+      if (g.stride_w == 1 || g.stride_w == 2) {
+        const int64_t step = g.stride_w == 2 && g.dilation_w == 1 ? 2 : 1;
+        for (int64_t kx = 0; kx < g.kernel_w; kx += step) {
+          const T* row = cols + (ky * g.kernel_w + kx) * ld + oy0 * n;
+          const bool pair = step == 2 && kx + 1 < g.kernel_w;
+          scatter_add_rows_simd(row, pair ? row + ld : nullptr, kk * ld, n, oy1 - oy0, out, plane,
+                                out_step, g.width, kx * g.dilation_w - g.pad_w, g.stride_w,
+                                g.channels);
+        }
+        continue;
       }
-      continue;
-    }
 #endif
     for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
       const int64_t start = kx * g.dilation_w - g.pad_w;
