@@ -237,3 +237,70 @@ TEST_CASE("conv2d: kept and recomputed columns, one block of channels or many", 
   check_kept_columns<double>({7, 2, 10, 9}, {3, 2, 5, 2}, {{2, 3}, {2, 0}, {1, 2}});
   check_kept_columns<float>({9, 5, 8, 8}, {2, 5, 5, 5}, {{1, 1}, {2, 2}});
 }
+
+namespace {
+
+// conv2d's direct path (gather GEMM over the padded input, conv.hpp) against the im2col path, on
+// the same inputs: forward, input, weight and bias gradients equal to rounding.
+template <class T>
+void check_direct_against_im2col(const Shape& x_shape, const Shape& w_shape, Conv2dOptions o) {
+  struct Result {
+    std::vector<T> y, gx, gw, gb;
+  };
+  auto run = [&](int64_t min_channels) {
+    const int64_t saved = detail::conv_direct_min_channels;
+    detail::conv_direct_min_channels = min_channels;
+    Generator gen(7);
+    Tensor<T> x = Tensor<T>::uniform(x_shape, -1, 1, gen).requires_grad_();
+    Tensor<T> w = Tensor<T>::uniform(w_shape, -1, 1, gen).requires_grad_();
+    Tensor<T> b = Tensor<T>::uniform({w_shape[0]}, -1, 1, gen).requires_grad_();
+    const Tensor<T> y = conv2d(x, w, b, o);
+    y.backward(Tensor<T>::uniform(y.shape(), -1, 1, gen));
+    detail::conv_direct_min_channels = saved;
+    return Result{y.to_vector(), x.grad().to_vector(), w.grad().to_vector(), b.grad().to_vector()};
+  };
+  auto check_close = [](const char* what, const std::vector<T>& a, const std::vector<T>& b) {
+    INFO(what);
+    REQUIRE(a.size() == b.size());
+    const double tol = sizeof(T) == 4 ? 2e-5 : 1e-12;
+    double worst = 0;
+    for (size_t i = 0; i < a.size(); ++i)
+      worst = std::max(worst, std::abs(double(a[i]) - double(b[i])) / (1 + std::abs(double(b[i]))));
+    CHECK(worst <= tol);
+  };
+  const int previous_threads = get_num_threads();
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    INFO("input " << x_shape << ", weight " << w_shape << ", " << threads << " threads");
+    const Result im2col = run(int64_t{1} << 40);
+    // All direct; and im2col's forward and weight gradient with a direct input gradient (more
+    // input than output channels, as in a generator's last convolution).
+    for (int64_t min_channels : {int64_t{1}, w_shape[0] + 1}) {
+      INFO("direct from " << min_channels << " channels");
+      const Result direct = run(min_channels);
+      check_close("output", direct.y, im2col.y);
+      check_close("input gradient", direct.gx, im2col.gx);
+      check_close("weight gradient", direct.gw, im2col.gw);
+      check_close("bias gradient", direct.gb, im2col.gb);
+    }
+  }
+  set_num_threads(previous_threads);
+}
+
+}  // namespace
+
+TEST_CASE("conv2d: the direct path equals the im2col path", "[im2col][conv]") {
+  // Output channels below, at and above one and two vectors; stride 1 (direct input gradient)
+  // and not (col2im); padding 0, 1, 2 and beyond the flipped kernel's reach; dilation;
+  // non-square images and kernels; batches of several sample groups.
+  check_direct_against_im2col<float>({3, 5, 14, 14}, {9, 5, 5, 5}, {{1, 1}, {2, 2}});
+  check_direct_against_im2col<float>({29, 3, 14, 14}, {17, 3, 4, 4}, {{2, 2}, {1, 1}});
+  check_direct_against_im2col<float>({4, 2, 9, 11}, {33, 2, 3, 3}, {{1, 1}, {0, 0}});
+  check_direct_against_im2col<float>({2, 1, 28, 28}, {64, 1, 4, 4}, {{2, 2}, {1, 1}});
+  check_direct_against_im2col<double>({23, 2, 9, 11}, {4, 2, 3, 3}, {{1, 1}, {1, 1}});
+  check_direct_against_im2col<double>({7, 2, 10, 9}, {3, 2, 5, 2}, {{2, 3}, {2, 0}, {1, 2}});
+  check_direct_against_im2col<double>({5, 3, 8, 7}, {6, 3, 3, 2}, {{1, 1}, {1, 1}, {2, 1}});
+  check_direct_against_im2col<double>({3, 2, 6, 6}, {5, 2, 3, 3}, {{1, 1}, {3, 2}});  // pad > k - 1
+  check_direct_against_im2col<double>({2, 4, 5, 8}, {1, 4, 1, 1}, {});
+  check_direct_against_im2col<float>({3, 12, 28, 28}, {1, 12, 5, 5}, {{1, 1}, {2, 2}});
+}

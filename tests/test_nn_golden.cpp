@@ -687,9 +687,26 @@ void run_layer_fixture(const std::string& file) {
 
 }  // namespace
 
+namespace {
+// conv2d takes its direct path (gather GEMM, no im2col matrix) from this many output channels
+// on CPUs with nabla's GEMM kernel; the golden cases are small, so both paths are forced in turn.
+struct ConvPath {
+  int64_t saved = nabla::detail::conv_direct_min_channels;
+  explicit ConvPath(int64_t min_channels) {
+    nabla::detail::conv_direct_min_channels = min_channels;
+  }
+  ~ConvPath() { nabla::detail::conv_direct_min_channels = saved; }
+};
+constexpr int64_t kConvPaths[] = {1, int64_t{1} << 40};  // direct, im2col
+}  // namespace
+
 TEST_CASE("golden: Linear, Maxout, convolutions, pooling, shapes and activations match PyTorch",
           "[golden][nn][layers]") {
-  run_layer_fixture("nn_layers.txt");
+  for (int64_t min_channels : kConvPaths) {
+    const ConvPath path(min_channels);
+    INFO("conv2d direct from " << min_channels << " output channels");
+    run_layer_fixture("nn_layers.txt");
+  }
 }
 TEST_CASE("golden: LayerNorm and BatchNorm match PyTorch, running statistics included",
           "[golden][nn][norm]") {
@@ -1123,23 +1140,25 @@ void check_batch_against_samples(Layer& layer, const Shape& input_shape) {
 
 TEST_CASE("convolutions over a large batch equal the per-sample results", "[nn][layers]") {
   using namespace nabla;
-  for (int threads : {1, 2, 3}) {
-    const Threads scope(threads);
-    INFO(threads << " threads");
-    // A group holds about 512 positions (conv2d: output positions; conv_transpose2d: input
-    // positions). 7x9 outputs: groups of 9 samples, so 21 samples make groups of 9, 9 and 3.
-    nn::Conv2d<double> conv(2, 3, 3, 1, 1);
-    check_batch_against_samples(conv, {21, 2, 7, 9});
-    // 4x7 outputs: groups of 19; 30 samples make 19 and 11.
-    nn::Conv2d<double> strided(2, 3, {2, 3}, Conv2dOptions{{2, 1}, {1, 0}, {1, 1}, {0, 0}});
-    check_batch_against_samples(strided, {30, 2, 7, 9});
-    // 7x9 inputs: groups of 9; 19 samples make 9, 9 and 1.
-    nn::ConvTranspose2d<double> convt(3, 2, 4, 2, 1);
-    check_batch_against_samples(convt, {19, 3, 7, 9});
-    // 8x8 inputs: groups of 8; 17 samples make 8, 8 and 1.
-    nn::ConvTranspose2d<double> convt_op(2, 2, 3, 2, 1, 1);
-    check_batch_against_samples(convt_op, {17, 2, 8, 8});
-  }
+  for (int64_t min_channels : kConvPaths)
+    for (int threads : {1, 2, 3}) {
+      const ConvPath path(min_channels);
+      const Threads scope(threads);
+      INFO(threads << " threads, conv2d direct from " << min_channels << " output channels");
+      // A group holds about 512 positions (conv2d: output positions; conv_transpose2d: input
+      // positions). 7x9 outputs: groups of 9 samples, so 21 samples make groups of 9, 9 and 3.
+      nn::Conv2d<double> conv(2, 3, 3, 1, 1);
+      check_batch_against_samples(conv, {21, 2, 7, 9});
+      // 4x7 outputs: groups of 19; 30 samples make 19 and 11.
+      nn::Conv2d<double> strided(2, 3, {2, 3}, Conv2dOptions{{2, 1}, {1, 0}, {1, 1}, {0, 0}});
+      check_batch_against_samples(strided, {30, 2, 7, 9});
+      // 7x9 inputs: groups of 9; 19 samples make 9, 9 and 1.
+      nn::ConvTranspose2d<double> convt(3, 2, 4, 2, 1);
+      check_batch_against_samples(convt, {19, 3, 7, 9});
+      // 8x8 inputs: groups of 8; 17 samples make 8, 8 and 1.
+      nn::ConvTranspose2d<double> convt_op(2, 2, 3, 2, 1, 1);
+      check_batch_against_samples(convt_op, {17, 2, 8, 8});
+    }
 }
 
 TEST_CASE("parameter gradients accumulate over backward calls until zero_grad", "[nn][layers]") {

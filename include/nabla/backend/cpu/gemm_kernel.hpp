@@ -332,6 +332,172 @@ void gemm_blocked(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int
   }
 }
 
+// GEMM with a gathered A, for convolutions without an im2col matrix (conv.hpp): element (i, p)
+// of A is x[row[i] + step[p]], so A is never packed: the micro-kernel broadcasts straight from
+// the (padded) image, whose rows and steps are kernel taps and output positions. For conv2d's
+// forward, row = an output position and step = a kernel tap (channel, ky, kx); for its weight
+// gradient, the other way round. B comes packed once by pack_panels (a weight matrix, or the
+// output gradient), C is [positions or taps] x [channels], vectors along the channels.
+template <class T, int Nv, int R>
+inline void gather_micro_kernel(int64_t kc, const T* x, const int64_t* row, const int64_t* step,
+                                const T* __restrict b, T* c, int64_t ldc, bool load_c, int cols) {
+  using S = Simd<T>;
+  using V = typename S::V;
+  constexpr int W = S::kWidth, Nr = Nv * W;
+  V acc[R][Nv];
+  const T* xr[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    xr[r] = x + row[r];
+#pragma GCC unroll 4
+    for (int v = 0; v < Nv; ++v) acc[r][v] = S::zero();
+  }
+  for (int64_t p = 0; p < kc; ++p) {
+    const int64_t o = step[p];
+    if constexpr (Nv <= 2) {
+      V bv[Nv];
+#pragma GCC unroll 2
+      for (int v = 0; v < Nv; ++v) bv[v] = S::load(b + v * W);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const V ar = S::broadcast(xr[r] + o);
+#pragma GCC unroll 2
+        for (int v = 0; v < Nv; ++v) acc[r][v] = S::fma(ar, bv[v], acc[r][v]);
+      }
+    } else {
+      V ar[R];
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) ar[r] = S::broadcast(xr[r] + o);
+#pragma GCC unroll 4
+      for (int v = 0; v < Nv; ++v) {
+        const V bv = S::load(b + v * W);
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) acc[r][v] = S::fma(ar[r], bv, acc[r][v]);
+      }
+    }
+    b += Nr;
+  }
+  if (cols == Nr) {
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      T* out = c + r * ldc;
+#pragma GCC unroll 4
+      for (int v = 0; v < Nv; ++v) {
+        if (load_c) acc[r][v] = S::add(acc[r][v], S::loadu(out + v * W));
+        S::storeu(out + v * W, acc[r][v]);
+      }
+    }
+    return;
+  }
+  alignas(64) T tile[R][Nr];  // the edge tile through memory, as in micro_kernel
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < Nv; ++v) S::storeu(tile[r] + v * W, acc[r][v]);
+  for (int r = 0; r < R; ++r) {
+    T* out = c + r * ldc;
+    if (load_c)
+      for (int j = 0; j < cols; ++j) out[j] += tile[r][j];
+    else
+      for (int j = 0; j < cols; ++j) out[j] = tile[r][j];
+  }
+}
+
+template <class T, int Nv, int... R>
+inline void gather_micro_kernel_rows(int rows, int64_t kc, const T* x, const int64_t* row,
+                                     const int64_t* step, const T* b, T* c, int64_t ldc,
+                                     bool load_c, int cols, std::integer_sequence<int, R...>) {
+  ((rows == R + 1 ? gather_micro_kernel<T, Nv, R + 1>(kc, x, row, step, b, c, ldc, load_c, cols)
+                  : void()),
+   ...);
+}
+
+// The panel width gather_gemm uses for n columns: one vector when n fits in one, else two.
+template <class T>
+constexpr int64_t gather_panel_width(int64_t n) {
+  return n <= Simd<T>::kWidth             ? Simd<T>::kWidth
+         : n % (4 * Simd<T>::kWidth) == 0 ? 4 * Simd<T>::kWidth
+                                          : 2 * Simd<T>::kWidth;
+}
+// Elements pack_panels writes for a k x n matrix.
+template <class T>
+int64_t packed_panels_size(int64_t k, int64_t n) {
+  const int64_t nr = gather_panel_width<T>(n);
+  return (n + nr - 1) / nr * nr * k;
+}
+// Packs the k x n matrix whose element (p, j) is elem(p, j) as gather_gemm's B: ceil(n / NR)
+// panels, each k rows of NR consecutive values, zero-padded to NR columns.
+template <class T, class F>
+void pack_panels(int64_t k, int64_t n, F&& elem, T* dst) {
+  const int64_t nr = gather_panel_width<T>(n);
+  for (int64_t j0 = 0; j0 < n; j0 += nr, dst += nr * k) {
+    const int64_t cols = std::min(nr, n - j0);
+    for (int64_t j = 0; j < cols; ++j)
+      for (int64_t p = 0; p < k; ++p) dst[p * nr + j] = elem(p, j0 + j);
+    for (int64_t j = cols; j < nr; ++j)
+      for (int64_t p = 0; p < k; ++p) dst[p * nr + j] = T(0);
+  }
+}
+
+// Rows [p0, p0 + kn) of the packed B of a k x n matrix (pack_panels' layout) from the kn x n
+// block whose element (p, j) is src[j * ld + p]: a weight [C_out, taps], or one sample's output
+// gradient [C_out, positions]. Reads src along its rows.
+template <class T>
+void pack_panels_transposed(const T* src, int64_t ld, int64_t p0, int64_t kn, int64_t k, int64_t n,
+                            T* dst) {
+  const int64_t nr = gather_panel_width<T>(n);
+  for (int64_t j0 = 0; j0 < n; j0 += nr) {
+    T* panel = dst + j0 * k + p0 * nr;
+    const int64_t cols = std::min(nr, n - j0);
+    for (int64_t j = 0; j < cols; ++j) {
+      const T* in = src + (j0 + j) * ld;
+      for (int64_t p = 0; p < kn; ++p) panel[p * nr + j] = in[p];
+    }
+    for (int64_t j = cols; j < nr; ++j)
+      for (int64_t p = 0; p < kn; ++p) panel[p * nr + j] = T(0);
+  }
+}
+
+// C[m x n] (leading dimension ldc) (+)= A * B, A(i, p) = x[row[i] + step[p]], B packed by
+// pack_panels; single-threaded. Blocked so that one KC x NR panel of B stays in L1 while the
+// tiles of MC rows use it, and the image window those rows read stays in L1/L2.
+template <class T>
+void gather_gemm(int64_t m, int64_t n, int64_t k, const T* x, const int64_t* row,
+                 const int64_t* step, const T* bpacked, T* c, int64_t ldc, bool accumulate) {
+  const int64_t nr = gather_panel_width<T>(n);
+  auto run = [&]<int Nv>(std::integral_constant<int, Nv>) {
+    constexpr int Mr = Nv == 4 ? Blocking<T>::kMr / 2 : Blocking<T>::kMr;
+    constexpr int64_t kKc = Nv == 4 ? Blocking<T>::kKc / 2 : Blocking<T>::kKc, kMc = Mr * 16;
+    for (int64_t pc = 0; pc < k; pc += kKc) {
+      const int64_t kc = std::min(kKc, k - pc);
+      const bool load_c = accumulate || pc > 0;
+      for (int64_t ic = 0; ic < m; ic += kMc) {
+        const int64_t mc = std::min(kMc, m - ic);
+        for (int64_t jr = 0; jr < n; jr += nr) {
+          const int cols = static_cast<int>(std::min(nr, n - jr));
+          const T* panel = bpacked + jr * k + pc * nr;
+          for (int64_t ir = ic; ir < ic + mc; ir += Mr) {
+            T* tile = c + ir * ldc + jr;
+            if (ic + mc - ir >= Mr)
+              gather_micro_kernel<T, Nv, Mr>(kc, x, row + ir, step + pc, panel, tile, ldc, load_c,
+                                             cols);
+            else
+              gather_micro_kernel_rows<T, Nv>(static_cast<int>(ic + mc - ir), kc, x, row + ir,
+                                              step + pc, panel, tile, ldc, load_c, cols,
+                                              std::make_integer_sequence<int, Mr>{});
+          }
+        }
+      }
+    }
+  };
+  if (nr == Simd<T>::kWidth)
+    run(std::integral_constant<int, 1>{});
+  else if (nr == 4 * Simd<T>::kWidth)
+    run(std::integral_constant<int, 4>{});
+  else
+    run(std::integral_constant<int, 2>{});
+}
+
 // C[m x n] (leading dimension ldc) = A[m x k] * B[k x n], or += with accumulate; single-threaded.
 // A's element (i, p) is a[i * a_rs + p * a_cs], B's (p, j) is b[p * b_rs + j * b_cs]. A C at most
 // one vector wide (the weight gradient of a first convolution: 16 or 25 columns) uses tiles one
