@@ -240,16 +240,20 @@ TEST_CASE("conv2d: kept and recomputed columns, one block of channels or many", 
 
 namespace {
 
-// conv2d's direct path (gather GEMM over the padded input, conv.hpp) against the im2col path, on
-// the same inputs: forward, input, weight and bias gradients equal to rounding.
+// conv2d's direct paths (gather GEMM over the padded input; row kernels for few output channels;
+// conv.hpp) against the im2col path, on the same inputs: forward, input, weight and bias gradients
+// equal to rounding.
 template <class T>
 void check_direct_against_im2col(const Shape& x_shape, const Shape& w_shape, Conv2dOptions o) {
   struct Result {
     std::vector<T> y, gx, gw, gb;
   };
+  // min_channels 0: the im2col path (conv_direct off).
   auto run = [&](int64_t min_channels) {
     const int64_t saved = detail::conv_direct_min_channels;
+    const bool saved_direct = detail::conv_direct;
     detail::conv_direct_min_channels = min_channels;
+    detail::conv_direct = min_channels > 0;
     Generator gen(7);
     Tensor<T> x = Tensor<T>::uniform(x_shape, -1, 1, gen).requires_grad_();
     Tensor<T> w = Tensor<T>::uniform(w_shape, -1, 1, gen).requires_grad_();
@@ -257,6 +261,7 @@ void check_direct_against_im2col(const Shape& x_shape, const Shape& w_shape, Con
     const Tensor<T> y = conv2d(x, w, b, o);
     y.backward(Tensor<T>::uniform(y.shape(), -1, 1, gen));
     detail::conv_direct_min_channels = saved;
+    detail::conv_direct = saved_direct;
     return Result{y.to_vector(), x.grad().to_vector(), w.grad().to_vector(), b.grad().to_vector()};
   };
   auto check_close = [](const char* what, const std::vector<T>& a, const std::vector<T>& b) {
@@ -272,10 +277,11 @@ void check_direct_against_im2col(const Shape& x_shape, const Shape& w_shape, Con
   for (int threads : {1, 2}) {
     set_num_threads(threads);
     INFO("input " << x_shape << ", weight " << w_shape << ", " << threads << " threads");
-    const Result im2col = run(int64_t{1} << 40);
-    // All direct; and im2col's forward and weight gradient with a direct input gradient (more
-    // input than output channels, as in a generator's last convolution).
-    for (int64_t min_channels : {int64_t{1}, w_shape[0] + 1}) {
+    const Result im2col = run(0);
+    // All through the gather GEMM; and, with fewer output channels than the threshold, the row
+    // kernels (stride 1, with the input gradient through the gather GEMM when C_in reaches the
+    // threshold) or im2col.
+    for (int64_t min_channels : {int64_t{1}, w_shape[0] + 1, int64_t{1} << 40}) {
       INFO("direct from " << min_channels << " channels");
       const Result direct = run(min_channels);
       check_close("output", direct.y, im2col.y);

@@ -689,15 +689,22 @@ void run_layer_fixture(const std::string& file) {
 
 namespace {
 // conv2d takes its direct path (gather GEMM, no im2col matrix) from this many output channels
-// on CPUs with nabla's GEMM kernel; the golden cases are small, so both paths are forced in turn.
+// on CPUs with nabla's GEMM kernel; the golden cases are small, so every path is forced in turn.
+// With min_channels 0 every convolution goes through im2col (conv_direct off); with a huge one,
+// stride-1 convolutions take the row kernels.
 struct ConvPath {
   int64_t saved = nabla::detail::conv_direct_min_channels;
+  bool saved_direct = nabla::detail::conv_direct;
   explicit ConvPath(int64_t min_channels) {
     nabla::detail::conv_direct_min_channels = min_channels;
+    nabla::detail::conv_direct = min_channels > 0;
   }
-  ~ConvPath() { nabla::detail::conv_direct_min_channels = saved; }
+  ~ConvPath() {
+    nabla::detail::conv_direct_min_channels = saved;
+    nabla::detail::conv_direct = saved_direct;
+  }
 };
-constexpr int64_t kConvPaths[] = {1, int64_t{1} << 40};  // direct, im2col
+constexpr int64_t kConvPaths[] = {1, int64_t{1} << 40, 0};  // gather GEMM, row kernels, im2col
 }  // namespace
 
 TEST_CASE("golden: Linear, Maxout, convolutions, pooling, shapes and activations match PyTorch",

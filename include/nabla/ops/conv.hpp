@@ -142,8 +142,10 @@ void for_each_group(int64_t n, int64_t group, int chunks, F&& f) {
 // forward+backward XXX.
 // (A tuning knob; tests set it to 1 and to a large value to run both paths.)
 inline int64_t conv_direct_min_channels = 8;
+// Off: every convolution through im2col (tests compare the paths).
+inline bool conv_direct = true;
 inline bool use_direct_conv(int64_t out_channels) {
-  return NABLA_HAVE_GEMM_KERNEL && out_channels >= conv_direct_min_channels;
+  return NABLA_HAVE_GEMM_KERNEL && conv_direct && out_channels >= conv_direct_min_channels;
 }
 
 // A pooled array of trivially copyable T, freed with the scope.
@@ -261,6 +263,167 @@ struct DirectInputGrad {
     positions_to_channels(res.data(), gs, geo.channels, plane, gx);
   }
 };
+
+// conv2d with fewer output channels than a direct product wants (a generator's last
+// convolution, 64 -> 1), at stride 1: vectors along each output row. The input is zero-padded
+// into rows of wr = ceil(out_w / W) * W + dilation * (kw - 1) values, so that every output row is
+// whole vectors (the lanes past out_w are computed and dropped); the output gradient likewise
+// into rows of ceil(out_w / W) * W with zeros past out_w for the weight gradient.
+struct RowConv {
+  int64_t vecs, wr, hp, padded;  // vectors per output row, padded row length and height, image
+  RowConv(const cpu::ConvGeometry& g, int64_t width) {
+    vecs = (g.out_w + width - 1) / width;
+    wr = vecs * width + g.dilation_w * (g.kernel_w - 1);
+    hp = g.height + 2 * g.pad_h;
+    padded = g.channels * hp * wr;
+  }
+  static bool possible(const cpu::ConvGeometry& g) {
+    return NABLA_HAVE_GEMM_KERNEL && conv_direct && g.stride_h == 1 && g.stride_w == 1;
+  }
+};
+
+// One image [C, H, W] into the RowConv layout [C, hp, wr] (image at column pad_w, zeros around).
+template <Floating T>
+void pad_rows(const T* src, const cpu::ConvGeometry& g, const RowConv& rc, T* dst) {
+  for (int64_t c = 0; c < g.channels; ++c) {
+    T* out = dst + c * rc.hp * rc.wr;
+    std::fill_n(out, rc.hp * rc.wr, T(0));
+    for (int64_t y = 0; y < g.height; ++y)
+      std::copy_n(src + (c * g.height + y) * g.width, g.width,
+                  out + (g.pad_h + y) * rc.wr + g.pad_w);
+  }
+}
+
+#if NABLA_HAVE_GEMM_KERNEL
+// out [C_out, out_h, out_w] of one image from its padded rows xp and the weight w [C_out, taps].
+template <Floating T>
+void row_conv_forward(const T* xp, const T* w, int64_t c_out, const cpu::ConvGeometry& g,
+                      const RowConv& rc, T* out) {
+  using S = cpu::kernel::Simd<T>;
+  using V = typename S::V;
+  constexpr int W = S::kWidth, kMaxV = 4;
+  const int64_t kk = g.kernel_h * g.kernel_w;
+  alignas(64) T tail[kMaxV * W];
+  for (int64_t co = 0; co < c_out; ++co)
+    for (int64_t oy = 0; oy < g.out_h; ++oy)
+      for (int64_t v0 = 0; v0 < rc.vecs; v0 += kMaxV) {
+        const int64_t nv = std::min<int64_t>(kMaxV, rc.vecs - v0);
+        V acc[kMaxV] = {S::zero(), S::zero(), S::zero(), S::zero()};
+        const T* wt = w + co * g.channels * kk;
+        for (int64_t c = 0; c < g.channels; ++c)
+          for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
+            const T* row = xp + (c * rc.hp + oy + ky * g.dilation_h) * rc.wr + v0 * W;
+            for (int64_t kx = 0; kx < g.kernel_w; ++kx, ++wt) {
+              const V wv = S::broadcast(wt);
+              const T* in = row + kx * g.dilation_w;
+              if (nv == kMaxV) {
+#pragma GCC unroll 4
+                for (int v = 0; v < kMaxV; ++v) acc[v] = S::fma(wv, S::loadu(in + v * W), acc[v]);
+              } else {
+                for (int v = 0; v < nv; ++v) acc[v] = S::fma(wv, S::loadu(in + v * W), acc[v]);
+              }
+            }
+          }
+#pragma GCC unroll 4
+        for (int v = 0; v < kMaxV; ++v) S::storeu(tail + v * W, acc[v]);
+        const int64_t x0 = v0 * W, n = std::min<int64_t>(nv * W, g.out_w - x0);
+        std::copy_n(tail, n, out + (co * g.out_h + oy) * g.out_w + x0);
+      }
+}
+
+// gw [C_out, taps] += the weight gradient of one image, from its padded rows xp and its output
+// gradient in padded rows gp [C_out, out_h, vecs * W] (zeros past out_w).
+template <Floating T>
+void row_conv_weight_grad(const T* xp, const T* gp, int64_t c_out, const cpu::ConvGeometry& g,
+                          const RowConv& rc, T* gw) {
+  using S = cpu::kernel::Simd<T>;
+  using V = typename S::V;
+  constexpr int W = S::kWidth;
+  const int64_t gl = rc.vecs * W;
+  alignas(64) T lanes[W];
+  for (int64_t co = 0; co < c_out; ++co) {
+    const T* gc = gp + co * g.out_h * gl;
+    T* out = gw + co * g.channels * g.kernel_h * g.kernel_w;
+    for (int64_t c = 0; c < g.channels; ++c)
+      for (int64_t ky = 0; ky < g.kernel_h; ++ky)
+        for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
+          V a0 = S::zero(), a1 = S::zero();
+          const T* in = xp + (c * rc.hp + ky * g.dilation_h) * rc.wr + kx * g.dilation_w;
+          for (int64_t oy = 0; oy < g.out_h; ++oy) {
+            const T* xr = in + oy * rc.wr;
+            const T* gr = gc + oy * gl;
+            int64_t v = 0;
+            for (; v + 2 <= rc.vecs; v += 2) {
+              a0 = S::fma(S::loadu(xr + v * W), S::loadu(gr + v * W), a0);
+              a1 = S::fma(S::loadu(xr + (v + 1) * W), S::loadu(gr + (v + 1) * W), a1);
+            }
+            if (v < rc.vecs) a0 = S::fma(S::loadu(xr + v * W), S::loadu(gr + v * W), a0);
+          }
+          S::storeu(lanes, S::add(a0, a1));
+          T sum = 0;
+          for (int l = 0; l < W; ++l) sum += lanes[l];
+          *out++ += sum;
+        }
+  }
+}
+
+template <Floating T>
+Tensor<T> conv2d_rows(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
+                      const Tensor<T>& xc, const Tensor<T>& wc, const cpu::ConvGeometry& geo) {
+  using S = cpu::kernel::Simd<T>;
+  const int64_t n = xc.shape()[0], c_out = wc.shape()[0], p = geo.cols();
+  const int64_t image = geo.channels * geo.height * geo.width;
+  const RowConv rc(geo, S::kWidth);
+  Tensor<T> out = Tensor<T>::empty({n, c_out, geo.out_h, geo.out_w});
+  cpu::parallel_chunks(n, cpu::chunk_count(n, 1), [&](int, int64_t s0, int64_t s1) {
+    Tensor<T> xp = Tensor<T>::empty({rc.padded});
+    for (int64_t s = s0; s < s1; ++s) {
+      pad_rows(xc.data() + s * image, geo, rc, xp.data());
+      row_conv_forward(xp.data(), wc.data(), c_out, geo, rc, out.data() + s * c_out * p);
+    }
+  });
+  if (bias.defined()) add_channel_bias(out.data(), contiguous_or_self(bias).data(), n, c_out, p);
+  const bool has_bias = bias.defined();
+  if (!(has_bias ? needs_graph({&x, &weight, &bias}) : needs_graph(x, weight))) return out;
+  auto backward = [sx = Saved<T>(xc), sw = Saved<T>(wc), geo, n, c_out](Node<T>& node,
+                                                                        const Tensor<T>& g_in) {
+    const Tensor<T> g = contiguous_or_self(g_in);
+    const Tensor<T>&x = sx.get(node), &wt = sw.get(node);
+    const int64_t p = geo.cols(), image = geo.channels * geo.height * geo.width;
+    const RowConv rc(geo, S::kWidth);
+    const bool want_x = node.needs_grad(0), want_w = node.needs_grad(1);
+    Tensor<T> gx = want_x ? Tensor<T>::empty(x.shape()) : Tensor<T>();
+    std::optional<DirectInputGrad<T>> dx;
+    if (want_x) dx.emplace(geo, wt.data(), c_out);
+    const int64_t group = conv_group(n, p);
+    const int chunks = cpu::chunk_count((n + group - 1) / group, 1);
+    std::vector<Tensor<T>> gw;
+    for (int c = 0; want_w && c < chunks; ++c) gw.push_back(Tensor<T>::zeros(wt.shape()));
+    const int64_t gl = rc.vecs * S::kWidth;
+    for_each_group(n, group, chunks, [&](int64_t s0, int64_t gs, int chunk) {
+      const T* gs0 = g.data() + s0 * c_out * p;
+      if (want_x) dx->run(gs0, gs, gx.data() + s0 * image);
+      if (!want_w) return;
+      Tensor<T> xp = Tensor<T>::empty({rc.padded}), gp = Tensor<T>::zeros({c_out * geo.out_h * gl});
+      for (int64_t s = 0; s < gs; ++s) {
+        pad_rows(x.data() + (s0 + s) * image, geo, rc, xp.data());
+        for (int64_t r = 0; r < c_out * geo.out_h; ++r)
+          std::copy_n(gs0 + s * c_out * p + r * geo.out_w, geo.out_w, gp.data() + r * gl);
+        row_conv_weight_grad(xp.data(), gp.data(), c_out, geo, rc,
+                             gw[static_cast<size_t>(chunk)].data());
+      }
+    });
+    if (want_x) node.send(0, std::move(gx));
+    if (want_w) node.send(1, sum_partials(gw));
+    if (node.num_inputs() > 2 && node.needs_grad(2)) node.send(2, channel_sums(g, n, c_out, p));
+  };
+  if (has_bias)
+    record("conv2d", out, {&x, &weight, &bias}, std::move(backward));
+  else
+    record("conv2d", out, {&x, &weight}, std::move(backward));
+  return out;
+}
+#endif
 
 template <Floating T>
 Tensor<T> conv2d_direct(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
@@ -412,6 +575,9 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
   const Tensor<T> xc = detail::contiguous_or_self(x), wc = detail::contiguous_or_self(weight);
 #if NABLA_HAVE_GEMM_KERNEL
   if (detail::use_direct_conv(c_out)) return detail::conv2d_direct(x, weight, bias, xc, wc, geo);
+  // Few output channels: vectors along the output rows, when the input gradient can be direct.
+  if (detail::RowConv::possible(geo) && detail::DirectInputGrad<T>::possible(geo))
+    return detail::conv2d_rows(x, weight, bias, xc, wc, geo);
 #endif
   Tensor<T> out = Tensor<T>::empty({n, c_out, geo.out_h, geo.out_w});
   const int64_t group = detail::conv_group(n, p);
@@ -447,21 +613,8 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
       const Tensor<T> g = detail::contiguous_or_self(g_in);
       const Tensor<T>&x = sx.get(node), &w = sw.get(node);
       const int64_t k = geo.rows(), p = geo.cols(), image = geo.channels * geo.height * geo.width;
-      const bool want_w = node.needs_grad(1);
-#if NABLA_HAVE_GEMM_KERNEL
-      // With few output channels (the direct path's forward would leave most of every vector
-      // empty) the input gradient, with C_in channels out, can still be direct.
-      std::optional<detail::DirectInputGrad<T>> dx;
-      if (node.needs_grad(0) && detail::DirectInputGrad<T>::possible(geo))
-        dx.emplace(geo, w.data(), c_out);
-      const bool direct_x = dx.has_value();
-#else
-      const bool direct_x = false;
-#endif
-      const bool want_x = node.needs_grad(0) && !direct_x;  // through im2col's GEMM + col2im
-      Tensor<T> gx = want_x     ? Tensor<T>::zeros(x.shape())
-                     : direct_x ? Tensor<T>::empty(x.shape())
-                                : Tensor<T>();
+      const bool want_x = node.needs_grad(0), want_w = node.needs_grad(1);
+      Tensor<T> gx = want_x ? Tensor<T>::zeros(x.shape()) : Tensor<T>();
       const int64_t group = detail::conv_group(n, p);
       const int chunks = cpu::chunk_count((n + group - 1) / group, 1);
       // Partials are allocated here, not in the workers, so that they return to this thread's
@@ -474,10 +627,6 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
         const int64_t cb = detail::conv_channel_block(geo.channels, kk, gs * p, sizeof(T));
         Tensor<T> cols =
             want_x || !kept.defined() ? Tensor<T>::empty({cb * kk, gs * p}) : Tensor<T>();
-#if NABLA_HAVE_GEMM_KERNEL
-        if (direct_x) dx->run(g.data() + s0 * c_out * p, gs, gx.data() + s0 * image);
-#endif
-        if (!want_x && !want_w) return;
         detail::gather_channels(g.data() + s0 * c_out * p, c_out, p, gs, gp.data());
         // A block of input channels (rows c0 * kk... of the columns) at a time.
         detail::for_each_channel_block(geo.channels, cb, [&](int64_t c0, int64_t nc) {
@@ -502,7 +651,7 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
           }
         });
       });
-      if (want_x || direct_x) node.send(0, std::move(gx));
+      if (want_x) node.send(0, std::move(gx));
       if (want_w) node.send(1, detail::sum_partials(gw));
       if (node.num_inputs() > 2 && node.needs_grad(2))
         node.send(2, detail::channel_sums(g, n, c_out, p));
