@@ -138,8 +138,9 @@ void for_each_group(int64_t n, int64_t group, int chunks, F&& f) {
 // taps swapped, and at stride 1 the input gradient is one too, over the zero-padded output
 // gradient with the kernel flipped. Used when the CPU has nabla's GEMM kernel and the convolution
 // has at least this many output channels (fewer would leave most of every vector empty).
-// Measured on a Zen 1 core (AVX2), batch 128, kernel 5, stride 1, 128->64 channels on 14x14:
-// forward+backward XXX.
+// Measured on a Zen 1 core (AVX2), batch 128, forward+backward: 128->64 channels, kernel 5,
+// stride 1 on 14x14 990 -> 710 ms (93 % of it in the micro-kernel, against 66 % before);
+// 64->128, kernel 4, stride 2 150 -> 127 ms.
 // (A tuning knob; tests set it to 1 and to a large value to run both paths.)
 inline int64_t conv_direct_min_channels = 8;
 // Off: every convolution through im2col (tests compare the paths).
