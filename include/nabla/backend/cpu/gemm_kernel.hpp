@@ -224,6 +224,46 @@ inline int64_t transpose_pack(const float* src, int64_t stride, int lines, int64
   }
   return p;
 }
+#else
+// Transposes the 8 x 8 matrix whose rows are r[0..7] in place.
+inline void transpose8(__m256 r[8]) {
+  __m256 t[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  __m256 u[8];
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+// AVX2's transposing pack, 8 runs at a time: `lines` (<= 8) runs of kc floats, run i at
+// src + i * stride, written as groups of 8 values (group p: element p of every run, zero beyond
+// `lines`) with `out_stride` floats between groups. Only whole 8-value stores are used (AVX2's
+// masked store is microcoded on AMD's Zen), so with out_stride < 8 a group spills into the next
+// one, which is written after it; the caller keeps the last `reserve` steps (enough that the
+// last spill stays inside what the caller writes afterwards) and finishes them. Returns the
+// number of steps done (a multiple of 8).
+inline int64_t transpose_pack(const float* src, int64_t stride, int lines, int64_t kc, float* out,
+                              int64_t out_stride, int64_t reserve) {
+  int64_t p = 0;
+  for (; p + 8 + reserve <= kc; p += 8) {
+    __m256 r[8];
+    for (int i = 0; i < 8; ++i)
+      r[i] = i < lines ? _mm256_loadu_ps(src + i * stride + p) : _mm256_setzero_ps();
+    transpose8(r);
+    for (int q = 0; q < 8; ++q) _mm256_storeu_ps(out + (p + q) * out_stride, r[q]);
+  }
+  return p;
+}
 #endif
 
 // Packs rows [0, mc) x columns [0, kc) of A (element (i, p) at a[i * rs + p * cs]) into
@@ -246,6 +286,11 @@ void pack_a(const T* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T* dst) 
 #if defined(__AVX512F__)
     if constexpr (std::is_same_v<T, float>)
       if (cs == 1) done = transpose_pack(a + i0 * rs, rs, rows, kc, dst, Mr, Mr);
+#else
+    // MR = 6 < 8: each group spills two values into the next; the last step is left to the loop
+    // below so that nothing lands past this panel.
+    if constexpr (std::is_same_v<T, float>)
+      if (cs == 1) done = transpose_pack(a + i0 * rs, rs, rows, kc, dst, Mr, 1);
 #endif
     for (int r = 0; r < rows; ++r) {  // read each row of A along its length
       const T* src = a + (i0 + r) * rs;
@@ -283,6 +328,12 @@ void pack_b(const T* b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, T* dst) 
         for (int h = 0; h < Nr; h += 16)
           done = transpose_pack(b + (j0 + h) * cs, cs, std::clamp(cols - h, 0, 16), kc, dst + h, Nr,
                                 16);
+#else
+    if constexpr (std::is_same_v<T, float>)
+      if (rs == 1)  // B stored column-major: transpose 8 columns at a time
+        for (int h = 0; h < Nr; h += 8)
+          done =
+              transpose_pack(b + (j0 + h) * cs, cs, std::clamp(cols - h, 0, 8), kc, dst + h, Nr, 0);
 #endif
     for (int j = 0; j < cols; ++j) {  // read each column of B along its length
       const T* src = b + (j0 + j) * cs;
