@@ -397,6 +397,13 @@ inline void gather_micro_kernel(int64_t kc, const T* x, const int64_t* row, cons
   constexpr int W = S::kWidth, Nr = Nv * W;
   V acc[R][Nv];
   const T* xr[R];
+  // C is added to at the end, after kc steps: fetch it now so that the miss is hidden behind
+  // them (a weight gradient's C, [taps, C_out], can be megabytes, far outside the caches).
+  if (load_c)
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+      for (int line = 0; line < Nr * int(sizeof(T)); line += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc) + line, _MM_HINT_T0);
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
     xr[r] = x + row[r];
