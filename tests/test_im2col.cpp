@@ -309,4 +309,9 @@ TEST_CASE("conv2d: the direct path equals the im2col path", "[im2col][conv]") {
   check_direct_against_im2col<double>({3, 2, 6, 6}, {5, 2, 3, 3}, {{1, 1}, {3, 2}});  // pad > k - 1
   check_direct_against_im2col<double>({2, 4, 5, 8}, {1, 4, 1, 1}, {});
   check_direct_against_im2col<float>({3, 12, 28, 28}, {1, 12, 5, 5}, {{1, 1}, {2, 2}});
+  // Channel counts that are multiples of four vectors (the 3 x 32 tiles with AVX2), as the
+  // input gradient's width (C_in) and as the output's (C_out).
+  check_direct_against_im2col<float>({2, 32, 9, 9}, {8, 32, 3, 3}, {{1, 1}, {1, 1}});
+  check_direct_against_im2col<double>({2, 16, 7, 7}, {16, 16, 3, 3}, {{1, 1}, {1, 1}});
+  check_direct_against_im2col<double>({3, 4, 6, 5}, {32, 4, 3, 3}, {{2, 2}, {1, 1}});
 }

@@ -471,11 +471,17 @@ inline void gather_micro_kernel_rows(int rows, int64_t kc, const T* x, const int
 }
 
 // The panel width gather_gemm uses for n columns: one vector when n fits in one, else two.
+// Four vectors wide (a 3 x 32 tile with AVX2) only where the registers allow: with AVX-512's
+// 14-row tiles, half of 14 rows of four vectors would not fit in 32 registers.
 template <class T>
 constexpr int64_t gather_panel_width(int64_t n) {
+#if defined(__AVX512F__)
+  return n <= Simd<T>::kWidth ? Simd<T>::kWidth : 2 * Simd<T>::kWidth;
+#else
   return n <= Simd<T>::kWidth             ? Simd<T>::kWidth
          : n % (4 * Simd<T>::kWidth) == 0 ? 4 * Simd<T>::kWidth
                                           : 2 * Simd<T>::kWidth;
+#endif
 }
 // Elements pack_panels writes for a k x n matrix.
 template <class T>
