@@ -215,6 +215,16 @@ void positions_to_channels(const T* src, int64_t g, int64_t c, int64_t p, T* dst
       }
 }
 
+// Records a convolution's node on x, weight and, when defined, bias.
+template <Floating T, class Backward>
+void record_conv(const char* name, Tensor<T>& out, const Tensor<T>& x, const Tensor<T>& weight,
+                 const Tensor<T>& bias, Backward&& backward) {
+  if (bias.defined())
+    record(name, out, {&x, &weight, &bias}, std::forward<Backward>(backward));
+  else
+    record(name, out, {&x, &weight}, std::forward<Backward>(backward));
+}
+
 #if NABLA_HAVE_GEMM_KERNEL
 // conv2d's input gradient at stride 1 as a direct product: gx = the output gradient, zero-padded
 // by dilation * (k - 1) - pad (which must not be negative), convolved with the flipped kernel,
@@ -279,7 +289,7 @@ struct RowConv {
     padded = g.channels * hp * wr;
   }
   static bool possible(const cpu::ConvGeometry& g) {
-    return NABLA_HAVE_GEMM_KERNEL && conv_direct && g.stride_h == 1 && g.stride_w == 1;
+    return conv_direct && g.stride_h == 1 && g.stride_w == 1;
   }
 };
 
@@ -295,7 +305,6 @@ void pad_rows(const T* src, const cpu::ConvGeometry& g, const RowConv& rc, T* ds
   }
 }
 
-#if NABLA_HAVE_GEMM_KERNEL
 // out [C_out, out_h, out_w] of one image from its padded rows xp and the weight w [C_out, taps].
 template <Floating T>
 void row_conv_forward(const T* xp, const T* w, int64_t c_out, const cpu::ConvGeometry& g,
@@ -418,13 +427,9 @@ Tensor<T> conv2d_rows(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<
     if (want_w) node.send(1, sum_partials(gw));
     if (node.num_inputs() > 2 && node.needs_grad(2)) node.send(2, channel_sums(g, n, c_out, p));
   };
-  if (has_bias)
-    record("conv2d", out, {&x, &weight, &bias}, std::move(backward));
-  else
-    record("conv2d", out, {&x, &weight}, std::move(backward));
+  record_conv("conv2d", out, x, weight, bias, std::move(backward));
   return out;
 }
-#endif
 
 template <Floating T>
 Tensor<T> conv2d_direct(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
@@ -523,10 +528,7 @@ Tensor<T> conv2d_direct(const Tensor<T>& x, const Tensor<T>& weight, const Tenso
     }
     if (node.num_inputs() > 2 && node.needs_grad(2)) node.send(2, channel_sums(g, n, c_out, p));
   };
-  if (has_bias)
-    record("conv2d", out, {&x, &weight, &bias}, std::move(backward));
-  else
-    record("conv2d", out, {&x, &weight}, std::move(backward));
+  record_conv("conv2d", out, x, weight, bias, std::move(backward));
   return out;
 }
 #endif
@@ -657,10 +659,7 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
       if (node.num_inputs() > 2 && node.needs_grad(2))
         node.send(2, detail::channel_sums(g, n, c_out, p));
     };
-    if (has_bias)
-      record("conv2d", out, {&x, &weight, &bias}, std::move(backward));
-    else
-      record("conv2d", out, {&x, &weight}, std::move(backward));
+    detail::record_conv("conv2d", out, x, weight, bias, std::move(backward));
   }
   return out;
 }
@@ -742,10 +741,7 @@ Tensor<T> conv_transpose2d(const Tensor<T>& x, const Tensor<T>& weight, const Te
       if (node.num_inputs() > 2 && node.needs_grad(2))
         node.send(2, detail::channel_sums(g, n, geo.channels, geo.height * geo.width));
     };
-    if (has_bias)
-      record("conv_transpose2d", out, {&x, &weight, &bias}, std::move(backward));
-    else
-      record("conv_transpose2d", out, {&x, &weight}, std::move(backward));
+    detail::record_conv("conv_transpose2d", out, x, weight, bias, std::move(backward));
   }
   return out;
 }
