@@ -44,6 +44,8 @@ struct Simd<float> {
   static V broadcast(const float* p) { return _mm512_set1_ps(*p); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static V set1(float x) { return _mm512_set1_ps(x); }
 };
 template <>
 struct Simd<double> {
@@ -56,6 +58,8 @@ struct Simd<double> {
   static V broadcast(const double* p) { return _mm512_set1_pd(*p); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_pd(a, b); }
+  static V set1(double x) { return _mm512_set1_pd(x); }
 };
 // 2 * MR accumulators + 2 B rows + 1 broadcast <= 32 registers.
 inline constexpr int kMr = 14;
@@ -71,6 +75,8 @@ struct Simd<float> {
   static V broadcast(const float* p) { return _mm256_broadcast_ss(p); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  static V set1(float x) { return _mm256_set1_ps(x); }
 };
 template <>
 struct Simd<double> {
@@ -83,6 +89,8 @@ struct Simd<double> {
   static V broadcast(const double* p) { return _mm256_broadcast_sd(p); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_pd(a, b); }
+  static V set1(double x) { return _mm256_set1_pd(x); }
 };
 // 2 * MR accumulators + 2 B rows + 1 broadcast <= 16 registers.
 inline constexpr int kMr = 6;
