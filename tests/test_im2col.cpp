@@ -314,4 +314,11 @@ TEST_CASE("conv2d: the direct path equals the im2col path", "[im2col][conv]") {
   check_direct_against_im2col<float>({2, 32, 9, 9}, {8, 32, 3, 3}, {{1, 1}, {1, 1}});
   check_direct_against_im2col<double>({2, 16, 7, 7}, {16, 16, 3, 3}, {{1, 1}, {1, 1}});
   check_direct_against_im2col<double>({3, 4, 6, 5}, {32, 4, 3, 3}, {{2, 2}, {1, 1}});
+  // The input gradient per phase at strides > 1 (StridedInputGrad): phases with no kernel taps
+  // (kernel smaller than the stride), 1x1 kernels, unequal strides and kernels not a multiple
+  // of the stride, padding that shifts the phases.
+  check_direct_against_im2col<double>({3, 4, 11, 10}, {9, 4, 2, 2}, {{3, 3}, {1, 0}});
+  check_direct_against_im2col<float>({2, 8, 9, 9}, {16, 8, 1, 1}, {{2, 2}, {0, 0}});
+  check_direct_against_im2col<double>({2, 3, 12, 13}, {10, 3, 5, 4}, {{3, 2}, {2, 1}});
+  check_direct_against_im2col<float>({5, 64, 14, 14}, {32, 64, 4, 4}, {{2, 2}, {1, 1}});
 }

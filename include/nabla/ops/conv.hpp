@@ -3,6 +3,7 @@
 // 512 columns per group), the groups split over threads; weight gradients are summed from one
 // partial per thread, in a fixed order.
 #include <array>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -273,6 +274,111 @@ struct DirectInputGrad {
     cpu::kernel::gather_gemm<T>(gs * plane, geo.channels, taps_n, gp.data(), positions.data,
                                 taps.data, b.data, res.data(), geo.channels, false);
     positions_to_channels(res.data(), gs, geo.channels, plane, gx);
+  }
+};
+
+// conv2d's input gradient at stride > 1 (dilation 1) as direct products, one per phase: the
+// rows y of gx with (y + pad) % stride == r only receive the kernel rows r, r + stride, ..., from
+// output rows (y + pad) / stride - j. So each of the stride_h * stride_w phases is a stride-1
+// product over the output gradient (zero-padded by ceil(k / stride) - 1 on top and as needed
+// below), with ~k / stride taps per side: A(position, (co, j, i)) = gp[co, Y - j, X - i],
+// B = the matching kernel taps [taps, C_in], C = [positions, C_in], then scattered into gx. No
+// columns matrix and no col2im.
+template <Floating T>
+struct StridedInputGrad {
+  struct Phase {
+    int64_t ry, rx, nj, ni, y0, x0, ny, nx;  // taps per side; first row/column, counts in gx
+    PoolArray<T> b;
+    PoolArray<int64_t> taps;
+    Phase(int64_t ry_, int64_t rx_, int64_t nj_, int64_t ni_, int64_t y0_, int64_t x0_, int64_t ny_,
+          int64_t nx_, int64_t k, int64_t c_in)
+        : ry(ry_), rx(rx_), nj(nj_), ni(ni_), y0(y0_), x0(x0_), ny(ny_), nx(nx_),
+          b(cpu::kernel::packed_panels_size<T>(std::max<int64_t>(k, 1), c_in)), taps(k) {}
+  };
+  cpu::ConvGeometry geo;
+  int64_t c_out, top, left, hp, wp;
+  std::vector<std::unique_ptr<Phase>> phases;
+
+  static bool possible(const cpu::ConvGeometry& g) {
+    return (g.stride_h > 1 || g.stride_w > 1) && g.dilation_h == 1 && g.dilation_w == 1 &&
+           use_direct_conv(g.channels);
+  }
+  StridedInputGrad(const cpu::ConvGeometry& g, const T* w, int64_t c_out_) : geo(g), c_out(c_out_) {
+    const int64_t sh = g.stride_h, sw = g.stride_w, kh = g.kernel_h, kw = g.kernel_w;
+    const int64_t c_in = g.channels, kk = kh * kw;
+    top = (kh + sh - 1) / sh - 1;
+    left = (kw + sw - 1) / sw - 1;
+    const int64_t bottom = std::max<int64_t>(0, (g.height - 1 + g.pad_h) / sh - (g.out_h - 1));
+    const int64_t right = std::max<int64_t>(0, (g.width - 1 + g.pad_w) / sw - (g.out_w - 1));
+    hp = top + g.out_h + bottom;
+    wp = left + g.out_w + right;
+    for (int64_t ry = 0; ry < sh; ++ry)
+      for (int64_t rx = 0; rx < sw; ++rx) {
+        // gx rows y >= 0 with (y + pad_h) % sh == ry: the first is y0, then every sh-th.
+        const int64_t y0 = ((ry - g.pad_h) % sh + sh) % sh, x0 = ((rx - g.pad_w) % sw + sw) % sw;
+        const int64_t ny = y0 < g.height ? (g.height - y0 + sh - 1) / sh : 0;
+        const int64_t nx = x0 < g.width ? (g.width - x0 + sw - 1) / sw : 0;
+        const int64_t nj = ry < kh ? (kh - ry + sh - 1) / sh : 0;
+        const int64_t ni = rx < kw ? (kw - rx + sw - 1) / sw : 0;
+        if (ny == 0 || nx == 0) continue;
+        const int64_t k = c_out * nj * ni;
+        auto ph = std::make_unique<Phase>(ry, rx, nj, ni, y0, x0, ny, nx, k, c_in);
+        if (k > 0) {
+          cpu::kernel::pack_panels<T>(
+              k, c_in,
+              [&](int64_t tap, int64_t ci) {
+                const int64_t co = tap / (nj * ni), j = tap / ni % nj, i = tap % ni;
+                return w[(co * c_in + ci) * kk + (ry + j * sh) * kw + rx + i * sw];
+              },
+              ph->b.data);
+          int64_t* t = ph->taps.data;
+          for (int64_t co = 0; co < c_out; ++co)
+            for (int64_t j = 0; j < nj; ++j)
+              for (int64_t i = 0; i < ni; ++i) *t++ = co * hp * wp - j * wp - i;
+        }
+        phases.push_back(std::move(ph));
+      }
+  }
+  // gx of samples [s0, s0 + gs) (every element written) from their output gradient gs0.
+  void run(const T* gs0, int64_t gs, T* gx) const {
+    const int64_t c_in = geo.channels, plane = geo.height * geo.width, padded = c_out * hp * wp;
+    Tensor<T> gp = Tensor<T>::empty({gs * padded});
+    T* gpd = gp.data();
+    for (int64_t pl = 0; pl < gs * c_out; ++pl) {
+      T* o = gpd + pl * hp * wp;
+      std::fill_n(o, hp * wp, T(0));
+      for (int64_t y = 0; y < geo.out_h; ++y)
+        std::copy_n(gs0 + (pl * geo.out_h + y) * geo.out_w, geo.out_w, o + (top + y) * wp + left);
+    }
+    for (const auto& ph : phases) {
+      const int64_t k = c_out * ph->nj * ph->ni, pos = ph->ny * ph->nx;
+      Tensor<T> res = Tensor<T>::empty({gs * pos, c_in});
+      if (k == 0) {
+        std::fill_n(res.data(), gs * pos * c_in, T(0));
+      } else {
+        PoolArray<int64_t> rows(gs * pos);
+        for (int64_t s = 0, r = 0; s < gs; ++s)
+          for (int64_t a = 0; a < ph->ny; ++a)
+            for (int64_t b = 0; b < ph->nx; ++b, ++r) {
+              const int64_t yq = (ph->y0 + a * geo.stride_h + geo.pad_h) / geo.stride_h;
+              const int64_t xq = (ph->x0 + b * geo.stride_w + geo.pad_w) / geo.stride_w;
+              rows[r] = s * padded + (yq + top) * wp + xq + left;
+            }
+        cpu::kernel::gather_gemm<T>(gs * pos, c_in, k, gpd, rows.data, ph->taps.data, ph->b.data,
+                                    res.data(), c_in, false);
+      }
+      // [positions, C_in] -> gx [s, ci, y0 + a * sh, x0 + b * sw]
+      const T* rd = res.data();
+      for (int64_t s = 0; s < gs; ++s)
+        for (int64_t ci = 0; ci < c_in; ++ci) {
+          T* o = gx + (s * c_in + ci) * plane;
+          const T* in = rd + s * pos * c_in + ci;
+          for (int64_t a = 0; a < ph->ny; ++a) {
+            T* orow = o + (ph->y0 + a * geo.stride_h) * geo.width + ph->x0;
+            for (int64_t b = 0; b < ph->nx; ++b) orow[b * geo.stride_w] = in[(a * ph->nx + b) * c_in];
+          }
+        }
+    }
   }
 };
 
@@ -763,12 +869,14 @@ Tensor<T> conv2d_direct(const Tensor<T>& x, const Tensor<T>& weight, const Tenso
     const int64_t hp = geo.height + 2 * geo.pad_h, wp = geo.width + 2 * geo.pad_w;
     const int64_t padded = c_in * hp * wp, image = c_in * geo.height * geo.width;
     const bool want_x = node.needs_grad(0), want_w = node.needs_grad(1);
-    // The input gradient is a direct product at stride 1 (DirectInputGrad), else im2col's GEMM +
+    // The input gradient is Winograd's (stride 1, float), a direct product at stride 1
+    // (DirectInputGrad) or per phase at larger strides (StridedInputGrad), else im2col's GEMM +
     // col2im.
     const bool wino_x = want_x && winograd_input_grad<T>(geo, n, c_out);
     const bool wino_w = want_w && winograd_forward<T>(geo, n, c_out);
     const bool direct_x = want_x && !wino_x && DirectInputGrad<T>::possible(geo);
-    Tensor<T> gx = want_x ? (direct_x || wino_x ? Tensor<T>::empty(x.shape())
+    const bool strided_x = want_x && !wino_x && !direct_x && StridedInputGrad<T>::possible(geo);
+    Tensor<T> gx = want_x ? (direct_x || wino_x || strided_x ? Tensor<T>::empty(x.shape())
                                                 : Tensor<T>::zeros(x.shape()))
                           : Tensor<T>();
     if (wino_x) {  // gx = g, padded by k - 1 - pad, convolved with the flipped kernel
@@ -795,6 +903,8 @@ Tensor<T> conv2d_direct(const Tensor<T>& x, const Tensor<T>& weight, const Tenso
     tap_offsets(c_in, kh, kw, geo.dilation_h, geo.dilation_w, hp, wp, taps.data);
     std::optional<DirectInputGrad<T>> dx;
     if (direct_x) dx.emplace(geo, wt.data(), c_out);
+    std::optional<StridedInputGrad<T>> sx;
+    if (strided_x) sx.emplace(geo, wt.data(), c_out);
     const bool pad = geo.pad_h > 0 || geo.pad_w > 0;
     for_each_group(n, group, chunks, [&](int64_t s0, int64_t gs, int chunk) {
       const T* gs0 = g.data() + s0 * c_out * p;
@@ -817,6 +927,8 @@ Tensor<T> conv2d_direct(const Tensor<T>& x, const Tensor<T>& weight, const Tenso
       }
       if (direct_x) {
         dx->run(gs0, gs, gx.data() + s0 * image);
+      } else if (strided_x) {
+        sx->run(gs0, gs, gx.data() + s0 * image);
       } else if (want_x && !wino_x) {
         Tensor<T> gp = Tensor<T>::empty({c_out, gs * p}), cols = Tensor<T>::empty({k, gs * p});
         gather_channels(gs0, c_out, p, gs, gp.data());
