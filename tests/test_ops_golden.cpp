@@ -432,3 +432,36 @@ TEST_CASE("golden: every fixture file is tested, case names are unique, every ta
     CHECK(used_ops.count(entry.first) == 1);
   }
 }
+
+// leaky_relu runs through explicit vector blends (cpu::select_scaled); on tensors longer than a
+// vector, with a tail, strided, and with zeros of both signs, it must give exactly the scalar
+// formula x > 0 ? x : x * slope, and the gradient g > 0 ? g : g * slope by the input's sign.
+template <class T>
+void check_leaky_relu_long() {
+  nabla::Generator gen(5);
+  Tensor<T> base = Tensor<T>::uniform({7, 37}, -2, 2, gen);
+  base.data()[0] = T(0);
+  base.data()[1] = -T(0);
+  base.data()[2] = T(1e-30);
+  const Tensor<T> strided = base.transpose(0, 1);  // not contiguous
+  for (const Tensor<T>& x0 : {base, strided}) {
+    const Tensor<T> x = x0.detach().requires_grad_(), xc = x0.contiguous();
+    const Tensor<T> y = nabla::leaky_relu(x, T(0.2));
+    const Tensor<T> g = Tensor<T>::uniform(y.shape(), -1, 1, gen);
+    y.backward(g);
+    const Tensor<T> yc = y.contiguous(), gc = g.contiguous(), gx = x.grad().contiguous();
+    for (int64_t i = 0; i < xc.numel(); ++i) {
+      const T v = xc.data()[i];
+      INFO("element " << i << ": x = " << v);
+      const T want = v > T(0) ? v : v * T(0.2);
+      CHECK(yc.data()[i] == want);
+      CHECK(std::signbit(yc.data()[i]) == std::signbit(want));
+      CHECK(gx.data()[i] == (v > T(0) ? gc.data()[i] : gc.data()[i] * T(0.2)));
+    }
+  }
+}
+
+TEST_CASE("leaky_relu on long and strided tensors equals the scalar formula", "[ops]") {
+  check_leaky_relu_long<float>();
+  check_leaky_relu_long<double>();
+}

@@ -16,13 +16,18 @@ Tensor<T> relu(const Tensor<T>& x) {
   return out;
 }
 
+// Both directions through cpu::select_scaled (explicit vector blends; see there why).
 template <Floating T>
 Tensor<T> leaky_relu(const Tensor<T>& x, Scalar<T> negative_slope = T(0.01)) {
-  Tensor<T> out = detail::unary_forward("leaky_relu", x, [s = negative_slope](T v) { return v > T(0) ? v : v * s; });
+  detail::check_operand(x, "leaky_relu");
+  const Tensor<T> xc = detail::contiguous_or_self(x);
+  Tensor<T> out = Tensor<T>::empty(x.shape());
+  cpu::select_scaled(xc.data(), xc.data(), T(negative_slope), out.data(), out.numel());
   if (needs_graph(x))
-    record("leaky_relu", out, {&x}, [sx = Saved<T>(x), s = negative_slope](Node<T>& n, const Tensor<T>& g) {
+    record("leaky_relu", out, {&x}, [sx = Saved<T>(xc), s = negative_slope](Node<T>& n, const Tensor<T>& g) {
+      const Tensor<T> gc = detail::contiguous_or_self(g);
       Tensor<T> gx = Tensor<T>::empty(g.shape());
-      cpu::map(gx, [s](T gv, T v) { return v > T(0) ? gv : gv * s; }, g, sx.get(n));
+      cpu::select_scaled(sx.get(n).data(), gc.data(), T(s), gx.data(), gx.numel());
       n.send(0, gx);
     });
   return out;

@@ -4,12 +4,17 @@
 // take a coalesced N-d loop whose innermost dim runs with explicit strides. Work is split over
 // threads only above kElementwiseGrain elements.
 #include <array>
+#include <type_traits>
 #include <utility>
 
 #ifndef EIGEN_DONT_PARALLELIZE
 #define EIGEN_DONT_PARALLELIZE  // nabla splits work itself: one thread pool in the process
 #endif
 #include <Eigen/Core>
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include "nabla/backend/cpu/parallel.hpp"
 #include "nabla/core/tensor.hpp"
@@ -235,6 +240,51 @@ void sum_reduce(const T* x, T* out, const ReduceView& v) {
                    j += i1 - i0;
                  }
                });
+}
+
+// out[i] = keep[i] > 0 ? a[i] : a[i] * s over contiguous arrays: leaky_relu's forward (keep = a =
+// x) and backward (keep = x, a = the output gradient), exactly those values. Written with explicit
+// blends: GCC will not turn a multiplication done on one side of a branch into a vector select
+// under its default -ftrapping-math, and the scalar, branchy loop took ~12 % of a DCGAN step.
+template <class T>
+void select_scaled(const T* keep, const T* a, T s, T* out, int64_t n) {
+  parallel_for(n, kElementwiseGrain, [=](int64_t i0, int64_t i1) {
+    int64_t i = i0;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+      const __m512 vs = _mm512_set1_ps(s), zero = _mm512_setzero_ps();
+      for (; i + 16 <= i1; i += 16) {
+        const __m512 av = _mm512_loadu_ps(a + i);
+        const __mmask16 m = _mm512_cmp_ps_mask(_mm512_loadu_ps(keep + i), zero, _CMP_GT_OQ);
+        _mm512_storeu_ps(out + i, _mm512_mask_blend_ps(m, _mm512_mul_ps(av, vs), av));
+      }
+    } else {
+      const __m512d vs = _mm512_set1_pd(s), zero = _mm512_setzero_pd();
+      for (; i + 8 <= i1; i += 8) {
+        const __m512d av = _mm512_loadu_pd(a + i);
+        const __mmask8 m = _mm512_cmp_pd_mask(_mm512_loadu_pd(keep + i), zero, _CMP_GT_OQ);
+        _mm512_storeu_pd(out + i, _mm512_mask_blend_pd(m, _mm512_mul_pd(av, vs), av));
+      }
+    }
+#elif defined(__AVX2__)
+    if constexpr (std::is_same_v<T, float>) {
+      const __m256 vs = _mm256_set1_ps(s), zero = _mm256_setzero_ps();
+      for (; i + 8 <= i1; i += 8) {
+        const __m256 av = _mm256_loadu_ps(a + i);
+        const __m256 m = _mm256_cmp_ps(_mm256_loadu_ps(keep + i), zero, _CMP_GT_OQ);
+        _mm256_storeu_ps(out + i, _mm256_blendv_ps(_mm256_mul_ps(av, vs), av, m));
+      }
+    } else {
+      const __m256d vs = _mm256_set1_pd(s), zero = _mm256_setzero_pd();
+      for (; i + 4 <= i1; i += 4) {
+        const __m256d av = _mm256_loadu_pd(a + i);
+        const __m256d m = _mm256_cmp_pd(_mm256_loadu_pd(keep + i), zero, _CMP_GT_OQ);
+        _mm256_storeu_pd(out + i, _mm256_blendv_pd(_mm256_mul_pd(av, vs), av, m));
+      }
+    }
+#endif
+    for (; i < i1; ++i) out[i] = keep[i] > T(0) ? a[i] : a[i] * s;
+  });
 }
 
 }  // namespace nabla::cpu
