@@ -53,9 +53,12 @@ Grads run_float(const Tensor<double>& xd, const Tensor<double>& wd, const Tensor
 }
 
 void check_winograd(const Shape& x_shape, const Shape& w_shape, int64_t ph, int64_t pw,
-                    int64_t block_bytes = detail::conv_winograd_block_bytes) {
+                    int64_t block_bytes = detail::conv_winograd_block_bytes,
+                    int64_t group_bytes = detail::conv_winograd_group_bytes) {
   const int64_t saved_block = detail::conv_winograd_block_bytes;
+  const int64_t saved_group = detail::conv_winograd_group_bytes;
   detail::conv_winograd_block_bytes = block_bytes;
+  detail::conv_winograd_group_bytes = group_bytes;
   Conv2dOptions o;
   o.padding = {ph, pw};
   const cpu::ConvGeometry geo = geometry_of(x_shape, w_shape, ph, pw);
@@ -96,6 +99,7 @@ void check_winograd(const Shape& x_shape, const Shape& w_shape, int64_t ph, int6
   }
   set_num_threads(previous);
   detail::conv_winograd_block_bytes = saved_block;
+  detail::conv_winograd_group_bytes = saved_group;
 }
 
 }  // namespace
@@ -168,6 +172,9 @@ TEST_CASE("conv2d: the Winograd path against double", "[winograd][conv]") {
   // Many tile blocks (the smallest, 24 tiles), and a short last one, per thread.
   check_winograd({40, 16, 12, 12}, {16, 16, 3, 3}, 1, 1, 1);
   check_winograd({7, 16, 14, 14}, {16, 16, 5, 5}, 2, 2, 1);
+  // The batch in groups of samples: one sample per group, and groups of two.
+  check_winograd({7, 16, 14, 14}, {32, 16, 5, 5}, 2, 2, detail::conv_winograd_block_bytes, 1);
+  check_winograd({8, 16, 9, 10}, {16, 16, 3, 5}, 1, 2, 1, 3 * 16 * 16 * 19 * 4);
 }
 
 TEST_CASE("conv2d: where the Winograd path applies", "[winograd][conv]") {

@@ -555,6 +555,15 @@ inline int64_t conv_winograd_min_channels = 16;
 inline int64_t conv_winograd_min_tiles = 64;
 // Bytes of transformed tiles (input and output) per block.
 inline int64_t conv_winograd_block_bytes = int64_t{2} << 20;
+// Samples per group: the input is copied (zero-padded, channels last) a group at a time, about
+// this many bytes per group (at least one sample), so that a large batch is never copied whole.
+inline int64_t conv_winograd_group_bytes = int64_t{16} << 20;
+template <Floating T>
+int64_t winograd_group(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t ph, int64_t pw) {
+  constexpr int64_t A = cpu::winograd::kAlpha;  // the padded copy is at most this much larger
+  const int64_t per_sample = (h + 2 * ph + A) * (w + 2 * pw + A) * c_in * int64_t{sizeof(T)};
+  return std::clamp<int64_t>(conv_winograd_group_bytes / per_sample, 1, std::max<int64_t>(n, 1));
+}
 
 template <Floating T>
 bool winograd_possible(int64_t c_in, int64_t c_out, int64_t kh, int64_t kw, int64_t n,
@@ -701,7 +710,8 @@ void winograd_conv(const T* x, int64_t n, int64_t c_in, int64_t h, int64_t w, in
   namespace wg = cpu::winograd;
   constexpr int64_t K = wg::kTile;
   // The transformed kernel: 36 matrices [C_in, C_out] in gather_gemm's packed layout.
-  const int64_t nr = kn::gather_panel_width<T>(c_out), usize = kn::packed_panels_size<T>(c_in, c_out);
+  const int64_t nr = kn::gather_panel_width<T>(c_out),
+                usize = kn::packed_panels_size<T>(c_in, c_out);
   PoolArray<T> u(K * usize);
   if (c_out % nr != 0) std::fill_n(u.data, K * usize, T(0));
   cpu::parallel_chunks(c_out, cpu::chunk_count(c_out, 8), [&](int, int64_t co0, int64_t co1) {
@@ -712,27 +722,33 @@ void winograd_conv(const T* x, int64_t n, int64_t c_in, int64_t h, int64_t w, in
             [&](int ky, int kx) { return tap(co, ci, ky, kx); },
             u.data + co / nr * nr * c_in + ci * nr + co % nr, usize);
   });
-  const WinogradInput<T> in(x, n, c_in, h, w, kh, kw, ph, pw);
-  // Tiles in blocks of tb, the blocks split over threads.
-  const int64_t tb = in.block(c_out, conv_winograd_block_bytes);
-  const int64_t blocks = (in.tiles + tb - 1) / tb;
-  cpu::parallel_chunks(blocks, cpu::chunk_count(blocks, 1), [&](int, int64_t b0, int64_t b1) {
-    Tensor<T> v = Tensor<T>::empty({tb * K * c_in}), m = Tensor<T>::empty({tb * K * c_out});
-    PoolArray<int64_t> rows(tb), steps(c_in);
-    for (int64_t i = 0; i < tb; ++i) rows[i] = i * K * c_in;
-    for (int64_t p = 0; p < c_in; ++p) steps[p] = p;
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t t0 = b * tb, nt = std::min(tb, in.tiles - t0);
-      in.transform(t0, nt, v.data());
-      for (int64_t xi = 0; xi < K; ++xi)
-        kn::gather_gemm<T>(nt, c_out, c_in, v.data() + xi * c_in, rows.data, steps.data,
-                           u.data + xi * usize, m.data() + xi * c_out, K * c_out, false);
-      with_tile_sides(in.mh, in.mw, [&]<int Mh, int Mw>() {
-        winograd_output_block<T, Mh, Mw>(m.data(), nt, t0, c_out, bias, in.th, in.tw, in.out_h,
-                                         in.out_w, y);
-      });
-    }
-  });
+  const int64_t group = winograd_group<T>(n, c_in, h, w, ph, pw);
+  const int64_t out_image = c_out * (h + 2 * ph - kh + 1) * (w + 2 * pw - kw + 1);
+  for (int64_t s0 = 0; s0 < n; s0 += group) {
+    const WinogradInput<T> in(x + s0 * c_in * h * w, std::min(group, n - s0), c_in, h, w, kh, kw,
+                              ph, pw);
+    T* const ys = y + s0 * out_image;
+    // Tiles in blocks of tb, the blocks split over threads.
+    const int64_t tb = in.block(c_out, conv_winograd_block_bytes);
+    const int64_t blocks = (in.tiles + tb - 1) / tb;
+    cpu::parallel_chunks(blocks, cpu::chunk_count(blocks, 1), [&](int, int64_t b0, int64_t b1) {
+      Tensor<T> v = Tensor<T>::empty({tb * K * c_in}), m = Tensor<T>::empty({tb * K * c_out});
+      PoolArray<int64_t> rows(tb), steps(c_in);
+      for (int64_t i = 0; i < tb; ++i) rows[i] = i * K * c_in;
+      for (int64_t p = 0; p < c_in; ++p) steps[p] = p;
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t t0 = b * tb, nt = std::min(tb, in.tiles - t0);
+        in.transform(t0, nt, v.data());
+        for (int64_t xi = 0; xi < K; ++xi)
+          kn::gather_gemm<T>(nt, c_out, c_in, v.data() + xi * c_in, rows.data, steps.data,
+                             u.data + xi * usize, m.data() + xi * c_out, K * c_out, false);
+        with_tile_sides(in.mh, in.mw, [&]<int Mh, int Mw>() {
+          winograd_output_block<T, Mh, Mw>(m.data(), nt, t0, c_out, bias, in.th, in.tw, in.out_h,
+                                           in.out_w, ys);
+        });
+      }
+    });
+  }
 }
 
 // gw [c_out, c_in, kh, kw] (written): the weight gradient of the stride-1 convolution of x [n,
@@ -745,65 +761,73 @@ void winograd_weight_grad(const T* x, const T* gy, int64_t n, int64_t c_in, int6
   namespace kn = cpu::kernel;
   namespace wg = cpu::winograd;
   constexpr int64_t K = wg::kTile;
-  const WinogradInput<T> in(x, n, c_in, h, w, kh, kw, ph, pw);
-  const int64_t tb = in.block(c_out, 2 * conv_winograd_block_bytes);
-  const int64_t blocks = (in.tiles + tb - 1) / tb;
-  const int chunks = cpu::chunk_count(blocks, 1);
-  const int64_t du_size = K * c_in * c_out;
-  std::vector<Tensor<T>> du;  // per chunk, [36, C_in, C_out]
-  for (int c = 0; c < chunks; ++c) du.push_back(Tensor<T>::zeros({du_size}));
-  cpu::parallel_chunks(blocks, chunks, [&](int chunk, int64_t b0, int64_t b1) {
-    const int64_t zsize = kn::packed_panels_size<T>(tb, c_out);
-    Tensor<T> v = Tensor<T>::empty({tb * K * c_in}), z = Tensor<T>::empty({K * zsize});
-    PoolArray<int64_t> rows(c_in), steps(tb);
-    for (int64_t i = 0; i < c_in; ++i) rows[i] = i;
-    for (int64_t p = 0; p < tb; ++p) steps[p] = p * K * c_in;
-    T* dsum = du[static_cast<size_t>(chunk)].data();
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t t0 = b * tb, nt = std::min(tb, in.tiles - t0);
-      in.transform(t0, nt, v.data());
-      // Z of each tile, straight into gather_gemm's packed layout for nt rows.
-      const int64_t nr = kn::gather_panel_width<T>(c_out), zs = kn::packed_panels_size<T>(nt, c_out);
-      if (c_out % nr != 0) std::fill_n(z.data(), K * zs, T(0));
-      with_tile_sides(in.mh, in.mw, [&]<int Mh, int Mw>() {
-        using S = kn::Simd<T>;
-        constexpr int W = S::kWidth;
-        alignas(64) T lanes[Mh][Mw][W];
-        for (int64_t t = 0; t < nt; ++t) {
-          int64_t s, ty, tx;
-          in.locate(t0 + t, s, ty, tx);
-          const int64_t oy0 = ty * Mh, ox0 = tx * Mw;
-          const int64_t rows_in = std::min<int64_t>(Mh, in.out_h - oy0);
-          const int64_t cols_in = std::min<int64_t>(Mw, in.out_w - ox0);
-          for (int64_t co = 0; co < c_out; co += W) {
-            for (int l = 0; l < W; ++l) {
-              const T* g = gy + ((s * c_out + co + l) * in.out_h + oy0) * in.out_w + ox0;
+  const int64_t group = winograd_group<T>(n, c_in, h, w, ph, pw);
+  const int64_t out_image = c_out * (h + 2 * ph - kh + 1) * (w + 2 * pw - kw + 1);
+  std::vector<Tensor<T>> du;  // per chunk, [36, C_in, C_out], allocated with the first group
+  for (int64_t s0 = 0; s0 < n; s0 += group) {
+    const WinogradInput<T> in(x + s0 * c_in * h * w, std::min(group, n - s0), c_in, h, w, kh, kw,
+                              ph, pw);
+    const T* const gys = gy + s0 * out_image;
+    const int64_t tb = in.block(c_out, 2 * conv_winograd_block_bytes);
+    const int64_t blocks = (in.tiles + tb - 1) / tb;
+    if (du.empty())
+      for (int c = 0; c < cpu::chunk_count(blocks, 1); ++c)
+        du.push_back(Tensor<T>::zeros({K * c_in * c_out}));
+    const int chunks = std::min(static_cast<int>(du.size()), cpu::chunk_count(blocks, 1));
+    cpu::parallel_chunks(blocks, chunks, [&](int chunk, int64_t b0, int64_t b1) {
+      const int64_t zsize = kn::packed_panels_size<T>(tb, c_out);
+      Tensor<T> v = Tensor<T>::empty({tb * K * c_in}), z = Tensor<T>::empty({K * zsize});
+      PoolArray<int64_t> rows(c_in), steps(tb);
+      for (int64_t i = 0; i < c_in; ++i) rows[i] = i;
+      for (int64_t p = 0; p < tb; ++p) steps[p] = p * K * c_in;
+      T* dsum = du[static_cast<size_t>(chunk)].data();
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t t0 = b * tb, nt = std::min(tb, in.tiles - t0);
+        in.transform(t0, nt, v.data());
+        // Z of each tile, straight into gather_gemm's packed layout for nt rows.
+        const int64_t nr = kn::gather_panel_width<T>(c_out),
+                      zs = kn::packed_panels_size<T>(nt, c_out);
+        if (c_out % nr != 0) std::fill_n(z.data(), K * zs, T(0));
+        with_tile_sides(in.mh, in.mw, [&]<int Mh, int Mw>() {
+          using S = kn::Simd<T>;
+          constexpr int W = S::kWidth;
+          alignas(64) T lanes[Mh][Mw][W];
+          for (int64_t t = 0; t < nt; ++t) {
+            int64_t s, ty, tx;
+            in.locate(t0 + t, s, ty, tx);
+            const int64_t oy0 = ty * Mh, ox0 = tx * Mw;
+            const int64_t rows_in = std::min<int64_t>(Mh, in.out_h - oy0);
+            const int64_t cols_in = std::min<int64_t>(Mw, in.out_w - ox0);
+            for (int64_t co = 0; co < c_out; co += W) {
+              for (int l = 0; l < W; ++l) {
+                const T* g = gys + ((s * c_out + co + l) * in.out_h + oy0) * in.out_w + ox0;
+                for (int i = 0; i < Mh; ++i)
+                  for (int j = 0; j < Mw; ++j)
+                    lanes[i][j][l] = i < rows_in && j < cols_in ? g[i * in.out_w + j] : T(0);
+              }
+              typename S::V yv[Mh][Mw];
               for (int i = 0; i < Mh; ++i)
-                for (int j = 0; j < Mw; ++j)
-                  lanes[i][j][l] = i < rows_in && j < cols_in ? g[i * in.out_w + j] : T(0);
+                for (int j = 0; j < Mw; ++j) yv[i][j] = S::loadu(lanes[i][j]);
+              wg::output_grad_tile<T, Mh, Mw>(yv, z.data() + co / nr * nr * nt + t * nr + co % nr,
+                                              zs);
             }
-            typename S::V yv[Mh][Mw];
-            for (int i = 0; i < Mh; ++i)
-              for (int j = 0; j < Mw; ++j) yv[i][j] = S::loadu(lanes[i][j]);
-            wg::output_grad_tile<T, Mh, Mw>(yv, z.data() + co / nr * nr * nt + t * nr + co % nr,
-                                            zs);
           }
-        }
-      });
-      for (int64_t xi = 0; xi < K; ++xi)
-        kn::gather_gemm<T>(c_in, c_out, nt, v.data() + xi * c_in, rows.data, steps.data,
-                           z.data() + xi * zs, dsum + xi * c_in * c_out, c_out, true);
-    }
-  });
+        });
+        for (int64_t xi = 0; xi < K; ++xi)
+          kn::gather_gemm<T>(c_in, c_out, nt, v.data() + xi * c_in, rows.data, steps.data,
+                             z.data() + xi * zs, dsum + xi * c_in * c_out, c_out, true);
+      }
+    });
+  }
   const Tensor<T> sum = sum_partials(du);
   const T* d = sum.data();
   cpu::parallel_chunks(c_out, cpu::chunk_count(c_out, 8), [&](int, int64_t co0, int64_t co1) {
     for (int64_t co = co0; co < co1; ++co)
       for (int64_t ci = 0; ci < c_in; ++ci) {
         T* out = gw + (co * c_in + ci) * kh * kw;
-        wg::kernel_transform_adjoint<T>(static_cast<int>(kh), static_cast<int>(kw),
-                                        d + ci * c_out + co, c_in * c_out,
-                                        [&](int ky, int kx, T value) { out[ky * kw + kx] = value; });
+        wg::kernel_transform_adjoint<T>(
+            static_cast<int>(kh), static_cast<int>(kw), d + ci * c_out + co, c_in * c_out,
+            [&](int ky, int kx, T value) { out[ky * kw + kx] = value; });
       }
   });
 }
