@@ -52,9 +52,9 @@ void conv(benchmark::State& state, const bench::ConvCase& c) {
                                                                 c.padding);
   else
     layer = std::make_unique<nabla::nn::Conv2d<float>>(c.in, c.out, c.kernel, c.stride, c.padding);
-  T x = randn({bench::kConvBatch, c.in, c.size, c.size}, 32);
+  T x = randn({c.batch, c.in, c.size, c.size}, 32);
   if (c.input_grad) x.requires_grad_();
-  run_layer(state, *layer, x, randn({bench::kConvBatch, c.out, c.out_size(), c.out_size()}, 33), 1);
+  run_layer(state, *layer, x, randn({c.batch, c.out, c.out_size(), c.out_size()}, 33), 1);
 }
 
 }  // namespace
@@ -69,6 +69,14 @@ int main(int argc, char** argv) {
                              {benchmark::kMicrosecond, 0});
   for (const bench::ConvCase& c : bench::kConvCases)
     bench::register_threaded(bench::conv_name("", c), set_threads,
+                             [c](benchmark::State& s) { conv(s, c); },
+                             {benchmark::kMillisecond, c.iterations});
+  for (const bench::LinearCase& c : bench::kProbeLinearCases)
+    bench::register_threaded(bench::linear_name("probe/", c), set_threads,
+                             [c](benchmark::State& s) { linear(s, c); },
+                             {benchmark::kMicrosecond, 0});
+  for (const bench::ConvCase& c : bench::kProbeConvCases)
+    bench::register_threaded(bench::conv_name("probe/", c), set_threads,
                              [c](benchmark::State& s) { conv(s, c); },
                              {benchmark::kMillisecond, c.iterations});
   bench::wait_for_idle_threads();

@@ -29,18 +29,19 @@ constexpr LinearCase kLinearCases[] = {{784, 200, 1},  {784, 200, 64}, {100, 256
 
 // Row 7 of GAN_VARIANTS.md: kernel 4, stride 2, padding 1 (a convolution halves the side, a
 // transposed one doubles it); row 8: kernel 5, stride 1, padding 2.
+constexpr int64_t kConvBatch = 128;
 struct ConvCase {
   bool transposed;
   int64_t in, out, size;  // channels in and out; input height = width
   bool input_grad;
   int iterations;  // timed, after one untimed warm-up
   int64_t kernel = 4, stride = 2, padding = 1;
+  int64_t batch = kConvBatch;
   int64_t out_size() const {
     return transposed ? (size - 1) * stride - 2 * padding + kernel
                       : (size + 2 * padding - kernel) / stride + 1;
   }
 };
-constexpr int64_t kConvBatch = 128;
 constexpr ConvCase kConvCases[] = {{false, 1, 64, 28, false, 20},
                                    {false, 64, 128, 14, true, 8},
                                    {true, 128, 64, 7, true, 8},
@@ -50,15 +51,33 @@ constexpr ConvCase kConvCases[] = {{false, 1, 64, 28, false, 20},
                                    {false, 128, 64, 14, true, 2, 5, 1, 2},
                                    {false, 64, 1, 28, true, 8, 5, 1, 2}};
 
+// Shapes no GAN row uses, that a user comparing libraries is likely to try: a CIFAR-sized
+// 3-channel first layer, 3x3 stride-1 blocks (VGG / ResNet), the 64x64 DCGAN's layers (CelebA),
+// a stride-2 3x3, LeNet's 5x5 without padding. Named probe/..., with no target; they show where
+// nabla is weak beyond the rows' own shapes.
+constexpr ConvCase kProbeConvCases[] = {
+    {false, 3, 64, 32, false, 8, 3, 1, 1, 64},     {false, 64, 64, 32, true, 4, 3, 1, 1, 64},
+    {false, 128, 128, 16, true, 4, 3, 1, 1, 64},   {false, 64, 128, 32, true, 4, 3, 2, 1, 64},
+    {false, 3, 64, 64, false, 8, 4, 2, 1, 64},     {false, 128, 256, 16, true, 4, 4, 2, 1, 64},
+    {true, 100, 512, 1, true, 20, 4, 1, 0, 64},    {true, 256, 128, 8, true, 4, 4, 2, 1, 64},
+    {true, 64, 3, 32, true, 8, 4, 2, 1, 64},       {false, 20, 50, 12, true, 20, 5, 1, 0, 64},
+    {false, 1, 20, 28, false, 20, 5, 1, 0, 64}};
+constexpr LinearCase kProbeLinearCases[] = {{1024, 1024, 128}, {512, 10, 1}, {4096, 1024, 1}};
+
 inline std::string linear_name(const std::string& prefix, const LinearCase& c) {
   return prefix + "linear/" + std::to_string(c.in) + "x" + std::to_string(c.out) +
          "/batch:" + std::to_string(c.batch);
 }
+// The geometry beyond channels and size appears in the name where it differs from the rows'
+// (kernel 4 with stride 2 and padding 1; other kernels with stride 1 and padding (k - 1) / 2).
 inline std::string conv_name(const std::string& prefix, const ConvCase& c) {
+  const bool k4 = c.kernel == 4;
   return prefix + (c.transposed ? "conv_transpose2d/" : "conv2d/") + std::to_string(c.in) + "to" +
          std::to_string(c.out) + "_" + std::to_string(c.size) + "x" + std::to_string(c.size) +
-         (c.kernel == 4 ? "" : "_k" + std::to_string(c.kernel)) +
-         "/batch:" + std::to_string(kConvBatch);
+         (k4 ? "" : "_k" + std::to_string(c.kernel)) +
+         (c.stride == (k4 ? 2 : 1) ? "" : "_s" + std::to_string(c.stride)) +
+         (c.padding == (k4 ? 1 : (c.kernel - 1) / 2) ? "" : "_p" + std::to_string(c.padding)) +
+         "/batch:" + std::to_string(c.batch);
 }
 
 }  // namespace bench

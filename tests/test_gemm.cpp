@@ -98,3 +98,51 @@ TEMPLATE_TEST_CASE("gemm splits across threads without changing the result", "[g
     check_product<TestType>(64, 700, 100, Form::RowMajor, Form::ColMajor, accumulate, 2, rng);
   }
 }
+
+#if NABLA_HAVE_GEMM_KERNEL
+TEMPLATE_TEST_CASE("kernel::transpose moves every element once, at any size and stride", "[gemm]",
+                   float, double) {
+  // Sizes below, at and across the 8 x 8 vector blocks; source and destination rows padded.
+  for (int64_t rows : {1, 7, 8, 9, 16, 23})
+    for (int64_t cols : {1, 5, 8, 13, 24}) {
+      const int64_t lds = cols + 3, ldd = rows + 5;
+      std::vector<TestType> src(static_cast<size_t>(rows * lds));
+      for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<TestType>(i) + TestType(0.5);
+      std::vector<TestType> dst(static_cast<size_t>(cols * ldd), TestType(-1));
+      cpu::kernel::transpose(src.data(), lds, rows, cols, dst.data(), ldd);
+      INFO(rows << " x " << cols);
+      for (int64_t j = 0; j < cols; ++j)
+        for (int64_t i = 0; i < ldd; ++i)
+          REQUIRE(dst[static_cast<size_t>(j * ldd + i)] ==
+                  (i < rows ? src[static_cast<size_t>(i * lds + j)] : TestType(-1)));
+    }
+}
+
+TEMPLATE_TEST_CASE("kernel::pack_panels: a last panel one vector wide where it fits", "[gemm]",
+                   float, double) {
+  constexpr int64_t W = cpu::kernel::Simd<TestType>::kWidth;
+  const int64_t k = 3;
+  for (int64_t n : {int64_t{1}, W, W + 1, 2 * W, 2 * W + 3, 3 * W, 5 * W + 1}) {
+    std::vector<TestType> packed(static_cast<size_t>(cpu::kernel::packed_panels_size<TestType>(k, n)),
+                                 TestType(-1));
+    cpu::kernel::pack_panels<TestType>(
+        k, n, [](int64_t p, int64_t j) { return static_cast<TestType>(100 * p + j); },
+        packed.data());
+    INFO("n = " << n);
+    // Every element where packed_offset says, and the padding zero.
+    std::vector<int> used(packed.size(), 0);
+    for (int64_t p = 0; p < k; ++p)
+      for (int64_t j = 0; j < n; ++j) {
+        const auto at = static_cast<size_t>(cpu::kernel::packed_offset<TestType>(k, n, p, j));
+        REQUIRE(at < packed.size());
+        CHECK(packed[at] == static_cast<TestType>(100 * p + j));
+        ++used[at];
+      }
+    for (size_t i = 0; i < packed.size(); ++i)
+      if (used[i] == 0) CHECK(packed[i] == TestType(0));
+    // No lane wasted beyond rounding n up to a whole vector (two-vector panels alone would
+    // pad 2W + 3 columns to 4W).
+    CHECK(static_cast<int64_t>(packed.size()) == k * ((n + W - 1) / W * W));
+  }
+}
+#endif

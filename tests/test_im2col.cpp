@@ -321,4 +321,13 @@ TEST_CASE("conv2d: the direct path equals the im2col path", "[im2col][conv]") {
   check_direct_against_im2col<float>({2, 8, 9, 9}, {16, 8, 1, 1}, {{2, 2}, {0, 0}});
   check_direct_against_im2col<double>({2, 3, 12, 13}, {10, 3, 5, 4}, {{3, 2}, {2, 1}});
   check_direct_against_im2col<float>({5, 64, 14, 14}, {32, 64, 4, 4}, {{2, 2}, {1, 1}});
+  // Channel counts with a last packed panel one vector wide (20 = 16 + 4 of 8, 50 = 3 x 16 + 2
+  // of 8, 24 = 16 + 8 with AVX2; 10 = 8 + 2 of 4 doubles). Without padding a 5x5 kernel on 12x12
+  // takes the columns path for the input gradient (the direct one would be 2.25x the work); on
+  // 28x28 a 3x3 kernel without padding keeps the direct one.
+  check_direct_against_im2col<float>({3, 20, 12, 12}, {50, 20, 5, 5}, {{1, 1}, {0, 0}});
+  check_direct_against_im2col<float>({3, 20, 12, 12}, {50, 20, 5, 5}, {{1, 1}, {2, 2}});
+  check_direct_against_im2col<float>({2, 8, 28, 28}, {24, 8, 3, 3}, {{1, 1}, {0, 0}});
+  check_direct_against_im2col<double>({3, 10, 9, 8}, {10, 10, 3, 3}, {{1, 1}, {1, 1}});
+  check_direct_against_im2col<double>({2, 6, 11, 9}, {18, 6, 4, 4}, {{2, 2}, {1, 1}});
 }

@@ -39,9 +39,9 @@ void linear(benchmark::State& state, const bench::LinearCase& c) {
 
 void conv(benchmark::State& state, const bench::ConvCase& c) {
   torch::manual_seed(31);
-  Tensor x = randn({bench::kConvBatch, c.in, c.size, c.size}, 32);
+  Tensor x = randn({c.batch, c.in, c.size, c.size}, 32);
   if (c.input_grad) x.requires_grad_();
-  const Tensor gy = randn({bench::kConvBatch, c.out, c.out_size(), c.out_size()}, 33);
+  const Tensor gy = randn({c.batch, c.out, c.out_size(), c.out_size()}, 33);
   if (c.transposed) {
     torch::nn::ConvTranspose2d layer(torch::nn::ConvTranspose2dOptions(c.in, c.out, c.kernel)
                                          .stride(c.stride)
@@ -65,6 +65,14 @@ int main(int argc, char** argv) {
                              {benchmark::kMicrosecond, 0});
   for (const bench::ConvCase& c : bench::kConvCases)
     bench::register_threaded(bench::conv_name("torch_", c), bench::torch_set_threads,
+                             [c](benchmark::State& s) { conv(s, c); },
+                             {benchmark::kMillisecond, c.iterations});
+  for (const bench::LinearCase& c : bench::kProbeLinearCases)
+    bench::register_threaded(bench::linear_name("torch_probe/", c), bench::torch_set_threads,
+                             [c](benchmark::State& s) { linear(s, c); },
+                             {benchmark::kMicrosecond, 0});
+  for (const bench::ConvCase& c : bench::kProbeConvCases)
+    bench::register_threaded(bench::conv_name("torch_probe/", c), bench::torch_set_threads,
                              [c](benchmark::State& s) { conv(s, c); },
                              {benchmark::kMillisecond, c.iterations});
   bench::add_torch_context();

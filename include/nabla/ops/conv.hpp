@@ -200,22 +200,14 @@ inline void position_offsets(int64_t g, int64_t image, int64_t out_h, int64_t ou
       for (int64_t ox = 0; ox < out_w; ++ox) *out++ = s * image + oy * sh * wp + ox * sw;
 }
 
-// dst[s, c, q] = src[s * p + q, c] for g samples: [g * p, c] -> [g, c, p], in 16 x 16 blocks
-// so that both sides move whole cache lines.
+#if NABLA_HAVE_GEMM_KERNEL
+// dst[s, c, q] = src[s * p + q, c] for g samples: [g * p, c] -> [g, c, p].
 template <Floating T>
 void positions_to_channels(const T* src, int64_t g, int64_t c, int64_t p, T* dst) {
-  constexpr int64_t kB = 16;
   for (int64_t s = 0; s < g; ++s)
-    for (int64_t q0 = 0; q0 < p; q0 += kB)
-      for (int64_t c0 = 0; c0 < c; c0 += kB) {
-        const int64_t q1 = std::min(p, q0 + kB), c1 = std::min(c, c0 + kB);
-        for (int64_t ch = c0; ch < c1; ++ch) {
-          T* o = dst + (s * c + ch) * p;
-          const T* in = src + s * p * c + ch;
-          for (int64_t q = q0; q < q1; ++q) o[q] = in[q * c];
-        }
-      }
+    cpu::kernel::transpose(src + s * p * c, c, p, c, dst + s * c * p, p);
 }
+#endif
 
 // Records a convolution's node on x, weight and, when defined, bias.
 template <Floating T, class Backward>
@@ -238,9 +230,14 @@ struct DirectInputGrad {
   PoolArray<T> b;
   PoolArray<int64_t> taps;
 
+  // Every input position takes every tap, also those that fall on the output gradient's zero
+  // padding: H * W / (out_h * out_w) times the useful multiplications. That is 1 at "same"
+  // padding, but 2.25 for a 5x5 kernel without padding on 12x12; there the columns path (one
+  // GEMM of the useful size, then col2im) is faster (LeNet's 20->50 layer: 17 -> 7 ms).
   static bool possible(const cpu::ConvGeometry& g) {
     return g.stride_h == 1 && g.stride_w == 1 && g.dilation_h * (g.kernel_h - 1) >= g.pad_h &&
-           g.dilation_w * (g.kernel_w - 1) >= g.pad_w && use_direct_conv(g.channels);
+           g.dilation_w * (g.kernel_w - 1) >= g.pad_w && use_direct_conv(g.channels) &&
+           4 * g.height * g.width <= 5 * g.out_h * g.out_w;
   }
   DirectInputGrad(const cpu::ConvGeometry& g, const T* w, int64_t c_out_)
       : geo(g),
@@ -710,17 +707,16 @@ void winograd_conv(const T* x, int64_t n, int64_t c_in, int64_t h, int64_t w, in
   namespace wg = cpu::winograd;
   constexpr int64_t K = wg::kTile;
   // The transformed kernel: 36 matrices [C_in, C_out] in gather_gemm's packed layout.
-  const int64_t nr = kn::gather_panel_width<T>(c_out),
-                usize = kn::packed_panels_size<T>(c_in, c_out);
+  const int64_t usize = kn::packed_panels_size<T>(c_in, c_out);
   PoolArray<T> u(K * usize);
-  if (c_out % nr != 0) std::fill_n(u.data, K * usize, T(0));
+  if (usize != c_in * c_out) std::fill_n(u.data, K * usize, T(0));
   cpu::parallel_chunks(c_out, cpu::chunk_count(c_out, 8), [&](int, int64_t co0, int64_t co1) {
     for (int64_t co = co0; co < co1; ++co)
       for (int64_t ci = 0; ci < c_in; ++ci)
         wg::kernel_transform<T>(
             static_cast<int>(kh), static_cast<int>(kw),
             [&](int ky, int kx) { return tap(co, ci, ky, kx); },
-            u.data + co / nr * nr * c_in + ci * nr + co % nr, usize);
+            u.data + kn::packed_offset<T>(c_in, c_out, ci, co), usize);
   });
   const int64_t group = winograd_group<T>(n, c_in, h, w, ph, pw);
   const int64_t out_image = c_out * (h + 2 * ph - kh + 1) * (w + 2 * pw - kw + 1);
@@ -785,9 +781,8 @@ void winograd_weight_grad(const T* x, const T* gy, int64_t n, int64_t c_in, int6
         const int64_t t0 = b * tb, nt = std::min(tb, in.tiles - t0);
         in.transform(t0, nt, v.data());
         // Z of each tile, straight into gather_gemm's packed layout for nt rows.
-        const int64_t nr = kn::gather_panel_width<T>(c_out),
-                      zs = kn::packed_panels_size<T>(nt, c_out);
-        if (c_out % nr != 0) std::fill_n(z.data(), K * zs, T(0));
+        const int64_t zs = kn::packed_panels_size<T>(nt, c_out);
+        if (zs != nt * c_out) std::fill_n(z.data(), K * zs, T(0));
         with_tile_sides(in.mh, in.mw, [&]<int Mh, int Mw>() {
           using S = kn::Simd<T>;
           constexpr int W = S::kWidth;
@@ -808,8 +803,8 @@ void winograd_weight_grad(const T* x, const T* gy, int64_t n, int64_t c_in, int6
               typename S::V yv[Mh][Mw];
               for (int i = 0; i < Mh; ++i)
                 for (int j = 0; j < Mw; ++j) yv[i][j] = S::loadu(lanes[i][j]);
-              wg::output_grad_tile<T, Mh, Mw>(yv, z.data() + co / nr * nr * nt + t * nr + co % nr,
-                                              zs);
+              wg::output_grad_tile<T, Mh, Mw>(
+                  yv, z.data() + kn::packed_offset<T>(nt, c_out, t, co), zs);
             }
           }
         });

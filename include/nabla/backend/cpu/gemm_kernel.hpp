@@ -190,6 +190,26 @@ inline void micro_kernel_rows(int rows, int64_t kc, const T* a, const T* b, T* c
   ((rows == R + 1 ? micro_kernel<T, Nv, R + 1>(kc, a, b, c, ldc, load_c, cols) : void()), ...);
 }
 
+// Transposes the 8 x 8 matrix whose rows are r[0..7] in place.
+inline void transpose8(__m256 r[8]) {
+  __m256 t[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  __m256 u[8];
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
 #if defined(__AVX512F__)
 // Transposes the 16 x 16 matrix whose rows are r[0..15] in place.
 inline void transpose16(__m512 r[16]) {
@@ -233,26 +253,6 @@ inline int64_t transpose_pack(const float* src, int64_t stride, int lines, int64
   return p;
 }
 #else
-// Transposes the 8 x 8 matrix whose rows are r[0..7] in place.
-inline void transpose8(__m256 r[8]) {
-  __m256 t[8];
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-  }
-  __m256 u[8];
-  for (int i = 0; i < 8; i += 4) {
-    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  for (int i = 0; i < 4; ++i) {
-    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
-  }
-}
-
 // AVX2's transposing pack, 8 runs at a time: `lines` (<= 8) runs of kc floats, run i at
 // src + i * stride, written as groups of 8 values (group p: element p of every run, zero beyond
 // `lines`) with `out_stride` floats between groups. Only whole 8-value stores are used (AVX2's
@@ -391,6 +391,37 @@ void gemm_blocked(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int
   }
 }
 
+// dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols: an out-of-place transpose. Float
+// goes in 8 x 8 blocks through AVX registers (whole-vector loads and stores on both sides); the
+// edges, and double, element by element in 16 x 16 blocks, so that both sides stay in a few
+// cache lines.
+template <class T>
+void transpose(const T* src, int64_t lds, int64_t rows, int64_t cols, T* dst, int64_t ldd) {
+  int64_t i0 = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    for (; i0 + 8 <= rows; i0 += 8) {
+      int64_t j0 = 0;
+      for (; j0 + 8 <= cols; j0 += 8) {
+        __m256 r[8];
+        for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + (i0 + i) * lds + j0);
+        transpose8(r);
+        for (int j = 0; j < 8; ++j) _mm256_storeu_ps(dst + (j0 + j) * ldd + i0, r[j]);
+      }
+      for (; j0 < cols; ++j0)
+        for (int i = 0; i < 8; ++i) dst[j0 * ldd + i0 + i] = src[(i0 + i) * lds + j0];
+    }
+  }
+  constexpr int64_t kB = 16;
+  for (; i0 < rows; i0 += kB) {
+    const int64_t i1 = std::min(rows, i0 + kB);
+    for (int64_t j0 = 0; j0 < cols; j0 += kB) {
+      const int64_t j1 = std::min(cols, j0 + kB);
+      for (int64_t j = j0; j < j1; ++j)
+        for (int64_t i = i0; i < i1; ++i) dst[j * ldd + i] = src[i * lds + j];
+    }
+  }
+}
+
 // GEMM with a gathered A, for convolutions without an im2col matrix (conv.hpp): element (i, p)
 // of A is x[row[i] + step[p]], so A is never packed: the micro-kernel broadcasts straight from
 // the (padded) image, whose rows and steps are kernel taps and output positions. For conv2d's
@@ -491,23 +522,39 @@ constexpr int64_t gather_panel_width(int64_t n) {
                                           : 2 * Simd<T>::kWidth;
 #endif
 }
+// gather_gemm's B for a k x n matrix is stored in column panels, panel j0 (its first column) at
+// j0 * k: panels of gather_panel_width(n) columns, except that where the columns left over fit in
+// one vector, the last panel is one vector wide (20 channels take 16 + 8 lanes with AVX2, not
+// 32; 50 take 3 x 16 + 8, not 64). The width of the panel that starts at column j0:
+template <class T>
+constexpr int64_t panel_width_at(int64_t n, int64_t j0) {
+  const int64_t nr = gather_panel_width<T>(n);
+  return n - j0 < nr && n - j0 <= Simd<T>::kWidth ? Simd<T>::kWidth : nr;
+}
 // Elements pack_panels writes for a k x n matrix.
 template <class T>
 int64_t packed_panels_size(int64_t k, int64_t n) {
-  const int64_t nr = gather_panel_width<T>(n);
-  return (n + nr - 1) / nr * nr * k;
+  const int64_t nr = gather_panel_width<T>(n), last = n / nr * nr;
+  return last * k + (last < n ? panel_width_at<T>(n, last) * k : 0);
 }
-// Packs the k x n matrix whose element (p, j) is elem(p, j) as gather_gemm's B: ceil(n / NR)
-// panels, each k rows of NR consecutive values, zero-padded to NR columns.
+// Where element (p, j) of a packed k x n matrix lies.
+template <class T>
+int64_t packed_offset(int64_t k, int64_t n, int64_t p, int64_t j) {
+  const int64_t j0 = j / gather_panel_width<T>(n) * gather_panel_width<T>(n);
+  return j0 * k + p * panel_width_at<T>(n, j0) + (j - j0);
+}
+// Packs the k x n matrix whose element (p, j) is elem(p, j) as gather_gemm's B: each panel k rows
+// of its width's consecutive values, zero-padded beyond column n.
 template <class T, class F>
 void pack_panels(int64_t k, int64_t n, F&& elem, T* dst) {
-  const int64_t nr = gather_panel_width<T>(n);
-  for (int64_t j0 = 0; j0 < n; j0 += nr, dst += nr * k) {
-    const int64_t cols = std::min(nr, n - j0);
+  for (int64_t j0 = 0; j0 < n;) {
+    const int64_t nr = panel_width_at<T>(n, j0), cols = std::min(nr, n - j0);
     for (int64_t j = 0; j < cols; ++j)
       for (int64_t p = 0; p < k; ++p) dst[p * nr + j] = elem(p, j0 + j);
     for (int64_t j = cols; j < nr; ++j)
       for (int64_t p = 0; p < k; ++p) dst[p * nr + j] = T(0);
+    dst += nr * k;
+    j0 += nr;
   }
 }
 
@@ -517,16 +564,13 @@ void pack_panels(int64_t k, int64_t n, F&& elem, T* dst) {
 template <class T>
 void pack_panels_transposed(const T* src, int64_t ld, int64_t p0, int64_t kn, int64_t k, int64_t n,
                             T* dst) {
-  const int64_t nr = gather_panel_width<T>(n);
-  for (int64_t j0 = 0; j0 < n; j0 += nr) {
+  for (int64_t j0 = 0; j0 < n;) {
+    const int64_t nr = panel_width_at<T>(n, j0), cols = std::min(nr, n - j0);
     T* panel = dst + j0 * k + p0 * nr;
-    const int64_t cols = std::min(nr, n - j0);
-    for (int64_t j = 0; j < cols; ++j) {
-      const T* in = src + (j0 + j) * ld;
-      for (int64_t p = 0; p < kn; ++p) panel[p * nr + j] = in[p];
-    }
-    for (int64_t j = cols; j < nr; ++j)
-      for (int64_t p = 0; p < kn; ++p) panel[p * nr + j] = T(0);
+    transpose(src + j0 * ld, ld, cols, kn, panel, nr);
+    if (cols < nr)
+      for (int64_t p = 0; p < kn; ++p) std::fill(panel + p * nr + cols, panel + (p + 1) * nr, T(0));
+    j0 += nr;
   }
 }
 
@@ -536,8 +580,9 @@ void pack_panels_transposed(const T* src, int64_t ld, int64_t p0, int64_t kn, in
 template <class T>
 void gather_gemm(int64_t m, int64_t n, int64_t k, const T* x, const int64_t* row,
                  const int64_t* step, const T* bpacked, T* c, int64_t ldc, bool accumulate) {
-  const int64_t nr = gather_panel_width<T>(n);
-  auto run = [&]<int Nv>(std::integral_constant<int, Nv>) {
+  // Columns [j_begin, j_end) in panels Nv vectors wide.
+  auto run = [&]<int Nv>(std::integral_constant<int, Nv>, int64_t j_begin, int64_t j_end) {
+    constexpr int64_t nr = Nv * Simd<T>::kWidth;
     constexpr int Mr = Nv == 4 ? Blocking<T>::kMr / 2 : Blocking<T>::kMr;
     constexpr int64_t kKc = Nv == 4 ? Blocking<T>::kKc / 2 : Blocking<T>::kKc, kMc = Mr * 16;
     for (int64_t pc = 0; pc < k; pc += kKc) {
@@ -545,8 +590,8 @@ void gather_gemm(int64_t m, int64_t n, int64_t k, const T* x, const int64_t* row
       const bool load_c = accumulate || pc > 0;
       for (int64_t ic = 0; ic < m; ic += kMc) {
         const int64_t mc = std::min(kMc, m - ic);
-        for (int64_t jr = 0; jr < n; jr += nr) {
-          const int cols = static_cast<int>(std::min(nr, n - jr));
+        for (int64_t jr = j_begin; jr < j_end; jr += nr) {
+          const int cols = static_cast<int>(std::min(nr, j_end - jr));
           const T* panel = bpacked + jr * k + pc * nr;
           for (int64_t ir = ic; ir < ic + mc; ir += Mr) {
             T* tile = c + ir * ldc + jr;
@@ -562,12 +607,16 @@ void gather_gemm(int64_t m, int64_t n, int64_t k, const T* x, const int64_t* row
       }
     }
   };
+  const int64_t nr = gather_panel_width<T>(n), last = n / nr * nr;
+  // The full panels, then a last one of one vector where pack_panels made it so.
+  const int64_t full_end = last < n && panel_width_at<T>(n, last) != nr ? last : n;
   if (nr == Simd<T>::kWidth)
-    run(std::integral_constant<int, 1>{});
+    run(std::integral_constant<int, 1>{}, 0, full_end);
   else if (nr == 4 * Simd<T>::kWidth)
-    run(std::integral_constant<int, 4>{});
+    run(std::integral_constant<int, 4>{}, 0, full_end);
   else
-    run(std::integral_constant<int, 2>{});
+    run(std::integral_constant<int, 2>{}, 0, full_end);
+  if (full_end < n) run(std::integral_constant<int, 1>{}, full_end, n);
 }
 
 // C[m x n] (leading dimension ldc) = A[m x k] * B[k x n], or += with accumulate; single-threaded.
