@@ -57,6 +57,41 @@ void conv(benchmark::State& state, const bench::ConvCase& c) {
   run_layer(state, *layer, x, randn({c.batch, c.out, c.out_size(), c.out_size()}, 33), 1);
 }
 
+std::unique_ptr<nabla::nn::Module<float>> probe_module(const bench::ProbeModuleCase& c) {
+  namespace nn = nabla::nn;
+  switch (c.kind) {
+    case bench::ProbeKind::BatchNorm2d: return std::make_unique<nn::BatchNorm2d<float>>(c.features);
+    case bench::ProbeKind::BatchNorm1d: return std::make_unique<nn::BatchNorm1d<float>>(c.features);
+    case bench::ProbeKind::MaxPool2d: return std::make_unique<nn::MaxPool2d<float>>(2);
+    case bench::ProbeKind::Upsample2x: return std::make_unique<nn::Upsample<float>>(2);
+    case bench::ProbeKind::LeakyReLU: return std::make_unique<nn::LeakyReLU<float>>(0.2);
+    case bench::ProbeKind::Tanh: return std::make_unique<nn::Tanh<float>>();
+    case bench::ProbeKind::LayerNorm:
+      return std::make_unique<nn::LayerNorm<float>>(nabla::Shape{c.features});
+  }
+  return nullptr;
+}
+
+void probe(benchmark::State& state, const bench::ProbeModuleCase& c) {
+  nabla::manual_seed(41);
+  const auto layer = probe_module(c);
+  const nabla::Shape shape = c.shape[2] > 0
+                                 ? nabla::Shape{c.shape[0], c.shape[1], c.shape[2], c.shape[3]}
+                                 : nabla::Shape{c.shape[0], c.shape[1]};
+  T x = randn(shape, 42);
+  x.requires_grad_();
+  const T gy = randn((*layer)(x).shape(), 43);
+  auto step = [&] {
+    layer->zero_grad();
+    x.zero_grad();
+    const T y = (*layer)(x);
+    y.backward(gy);
+  };
+  for (int i = 0; i < 2; ++i) step();
+  for (auto _ : state) step();
+  benchmark::DoNotOptimize(x.grad().data());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -79,6 +114,10 @@ int main(int argc, char** argv) {
     bench::register_threaded(bench::conv_name("probe/", c), set_threads,
                              [c](benchmark::State& s) { conv(s, c); },
                              {benchmark::kMillisecond, c.iterations});
+  for (const bench::ProbeModuleCase& c : bench::kProbeModuleCases)
+    bench::register_threaded(std::string("probe/") + c.name, set_threads,
+                             [c](benchmark::State& s) { probe(s, c); },
+                             {benchmark::kMicrosecond, c.iterations});
   bench::wait_for_idle_threads();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

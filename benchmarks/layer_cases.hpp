@@ -64,6 +64,25 @@ constexpr ConvCase kProbeConvCases[] = {
     {false, 1, 20, 28, false, 20, 5, 1, 0, 64}};
 constexpr LinearCase kProbeLinearCases[] = {{1024, 1024, 128}, {512, 10, 1}, {4096, 1024, 1}};
 
+// Other layers a user is likely to time, forward + backward with the input's gradient, no
+// target: each binary builds its own module for the kind (bench_layers.cpp, its libtorch twin).
+enum class ProbeKind { BatchNorm2d, BatchNorm1d, MaxPool2d, Upsample2x, LeakyReLU, Tanh, LayerNorm };
+struct ProbeModuleCase {
+  const char* name;  // under probe/
+  ProbeKind kind;
+  int64_t features;  // channels (BatchNorm), normalised size (LayerNorm); else unused
+  int64_t shape[4];  // the input; a 2-d input leaves the last two 0
+  int iterations;
+};
+constexpr ProbeModuleCase kProbeModuleCases[] = {
+    {"batchnorm2d/64ch_32x32/batch:64", ProbeKind::BatchNorm2d, 64, {64, 64, 32, 32}, 20},
+    {"batchnorm1d/6272/batch:128", ProbeKind::BatchNorm1d, 6272, {128, 6272, 0, 0}, 50},
+    {"maxpool2d/64ch_32x32/batch:64", ProbeKind::MaxPool2d, 0, {64, 64, 32, 32}, 20},
+    {"upsample2x/128ch_7x7/batch:128", ProbeKind::Upsample2x, 0, {128, 128, 7, 7}, 50},
+    {"leaky_relu/64ch_32x32/batch:64", ProbeKind::LeakyReLU, 0, {64, 64, 32, 32}, 20},
+    {"tanh/64ch_32x32/batch:64", ProbeKind::Tanh, 0, {64, 64, 32, 32}, 20},
+    {"layernorm/1024/batch:256", ProbeKind::LayerNorm, 1024, {256, 1024, 0, 0}, 50}};
+
 inline std::string linear_name(const std::string& prefix, const LinearCase& c) {
   return prefix + "linear/" + std::to_string(c.in) + "x" + std::to_string(c.out) +
          "/batch:" + std::to_string(c.batch);

@@ -282,6 +282,17 @@ def layers_section(series, context, out):
     out.append("")
 
 
+def probes_section(series, context, out):
+    names = [name for name, config in series if config == "env" and name.startswith("probe/")]
+    if not names:
+        return
+    out.append("### Other shapes and layers (probe/), forward + backward, time per iteration (median across rounds; "
+               "lower is better; no targets)\n")
+    out.append(torch_note(context, "layers"))
+    out.append(versus_torch_table(series, names, lambda case: case.removeprefix("probe/"), lambda case: None))
+    out.append("")
+
+
 def gan_section(series, context, out):
     names = [name for name, config in series
              if config == "env" and re.match(r"^gan/", name) and "_handwritten/" not in name]
@@ -347,6 +358,7 @@ def main():
     overhead_section(series, out)
     gemm_section(series, context, out)
     layers_section(series, context, out)
+    probes_section(series, context, out)
     gan_section(series, context, out)
     load_section(rounds, series, disturbed, out)
     print("\n".join(out))

@@ -54,6 +54,43 @@ void conv(benchmark::State& state, const bench::ConvCase& c) {
   }
 }
 
+torch::nn::AnyModule probe_module(const bench::ProbeModuleCase& c) {
+  namespace nn = torch::nn;
+  switch (c.kind) {
+    case bench::ProbeKind::BatchNorm2d: return nn::AnyModule(nn::BatchNorm2d(c.features));
+    case bench::ProbeKind::BatchNorm1d: return nn::AnyModule(nn::BatchNorm1d(c.features));
+    case bench::ProbeKind::MaxPool2d: return nn::AnyModule(nn::MaxPool2d(nn::MaxPool2dOptions(2)));
+    case bench::ProbeKind::Upsample2x:
+      return nn::AnyModule(nn::Upsample(nn::UpsampleOptions()
+                                            .scale_factor(std::vector<double>{2, 2})
+                                            .mode(torch::kNearest)));
+    case bench::ProbeKind::LeakyReLU:
+      return nn::AnyModule(nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2)));
+    case bench::ProbeKind::Tanh: return nn::AnyModule(nn::Tanh());
+    case bench::ProbeKind::LayerNorm:
+      return nn::AnyModule(nn::LayerNorm(nn::LayerNormOptions({c.features})));
+  }
+  return {};
+}
+
+void probe(benchmark::State& state, const bench::ProbeModuleCase& c) {
+  torch::manual_seed(41);
+  torch::nn::AnyModule layer = probe_module(c);
+  std::vector<int64_t> shape(c.shape, c.shape + (c.shape[2] > 0 ? 4 : 2));
+  Tensor x = randn(shape, 42);
+  x.requires_grad_();
+  const Tensor gy = randn(layer.forward(x).sizes(), 43);
+  auto step = [&] {
+    layer.ptr()->zero_grad(/*set_to_none=*/true);
+    x.mutable_grad().reset();
+    const Tensor y = layer.forward(x);
+    y.backward(gy);
+  };
+  for (int i = 0; i < 2; ++i) step();
+  for (auto _ : state) step();
+  benchmark::DoNotOptimize(x.grad().data_ptr());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -75,6 +112,10 @@ int main(int argc, char** argv) {
     bench::register_threaded(bench::conv_name("torch_probe/", c), bench::torch_set_threads,
                              [c](benchmark::State& s) { conv(s, c); },
                              {benchmark::kMillisecond, c.iterations});
+  for (const bench::ProbeModuleCase& c : bench::kProbeModuleCases)
+    bench::register_threaded(std::string("torch_probe/") + c.name, bench::torch_set_threads,
+                             [c](benchmark::State& s) { probe(s, c); },
+                             {benchmark::kMicrosecond, c.iterations});
   bench::add_torch_context();
   bench::wait_for_idle_threads();  // OpenBLAS starts its workers when it is loaded
   benchmark::RunSpecifiedBenchmarks();

@@ -11,7 +11,7 @@ Tensor<T> relu(const Tensor<T>& x) {
     record("relu", out, {&x}, [so = Saved<T>::output(out)](Node<T>& n, const Tensor<T>& g) {
       Tensor<T> gx = Tensor<T>::empty(g.shape());
       cpu::map(gx, [](T gv, T o) { return o > T(0) ? gv : T(0); }, g, so.get(n));
-      n.send(0, gx);
+      n.send(0, std::move(gx));
     });
   return out;
 }
@@ -28,7 +28,7 @@ Tensor<T> leaky_relu(const Tensor<T>& x, Scalar<T> negative_slope = T(0.01)) {
       const Tensor<T> gc = detail::contiguous_or_self(g);
       Tensor<T> gx = Tensor<T>::empty(g.shape());
       cpu::select_scaled(sx.get(n).data(), gc.data(), T(s), gx.data(), gx.numel());
-      n.send(0, gx);
+      n.send(0, std::move(gx));
     });
   return out;
 }
@@ -128,7 +128,7 @@ Tensor<T> softmax_impl(const char* op, const Tensor<T>& x, int64_t dim) {
       const Tensor<T> gc = contiguous_or_self(g);
       Tensor<T> gx = Tensor<T>::empty(g.shape());
       softmax_backward_rows<T, Log>(gc.data(), so.get(n).data(), gx.data(), view);
-      n.send(0, gx);
+      n.send(0, std::move(gx));
     });
   return out;
 }

@@ -186,7 +186,7 @@ Tensor<T> rdiv(const Tensor<T>& a, Scalar<T> s) {
     record("rdiv", out, {&a}, [sa = Saved<T>(a), so = Saved<T>::output(out)](Node<T>& n, const Tensor<T>& g) {
       Tensor<T> gx = Tensor<T>::empty(g.shape());
       cpu::map(gx, [](T gi, T xi, T oi) { return -gi * oi / xi; }, g, sa.get(n), so.get(n));
-      n.send(0, gx);
+      n.send(0, std::move(gx));
     });
   return out;
 }
@@ -200,7 +200,7 @@ Tensor<T> pow(const Tensor<T>& a, Scalar<T> p) {
       Tensor<T> gx = Tensor<T>::empty(g.shape());
       if (p == T(0)) gx.fill_(T(0));
       else cpu::map(gx, [p](T gi, T xi) { return gi * p * std::pow(xi, p - 1); }, g, sa.get(n));
-      n.send(0, gx);
+      n.send(0, std::move(gx));
     });
   return out;
 }
@@ -274,7 +274,7 @@ Tensor<T> masked_fill(const Tensor<T>& x, const Tensor<T>& mask, Scalar<T> value
     record("masked_fill", out, {&x}, [sm = Saved<T>(mask)](Node<T>& n, const Tensor<T>& g) {
       Tensor<T> gx = Tensor<T>::empty(g.shape());
       cpu::map(gx, [](T gv, T m) { return m != T(0) ? T(0) : gv; }, g, sm.get(n));
-      n.send(0, gx);
+      n.send(0, std::move(gx));
     });
   return out;
 }
@@ -316,7 +316,7 @@ Tensor<T> sqrt(const Tensor<T>& x) {
     record("sqrt", out, {&x}, [so = Saved<T>::output(out)](Node<T>& n, const Tensor<T>& g) {
       Tensor<T> gx = Tensor<T>::empty(g.shape());
       cpu::map(gx, [](T gv, T o) { return gv / (2 * o); }, g, so.get(n));
-      n.send(0, gx);
+      n.send(0, std::move(gx));
     });
   return out;
 }
@@ -328,7 +328,7 @@ Tensor<T> abs(const Tensor<T>& x) {
     record("abs", out, {&x}, [sx = Saved<T>(x)](Node<T>& n, const Tensor<T>& g) {
       Tensor<T> gx = Tensor<T>::empty(g.shape());
       cpu::map(gx, [](T gv, T v) { return v > T(0) ? gv : v < T(0) ? -gv : T(0); }, g, sx.get(n));
-      n.send(0, gx);
+      n.send(0, std::move(gx));
     });
   return out;
 }
@@ -342,7 +342,7 @@ Tensor<T> clamp(const Tensor<T>& x, Scalar<T> lo, Scalar<T> hi) {
     record("clamp", out, {&x}, [sx = Saved<T>(x), lo, hi](Node<T>& n, const Tensor<T>& g) {
       Tensor<T> gx = Tensor<T>::empty(g.shape());
       cpu::map(gx, [lo, hi](T gv, T v) { return v >= lo && v <= hi ? gv : T(0); }, g, sx.get(n));
-      n.send(0, gx);
+      n.send(0, std::move(gx));
     });
   return out;
 }

@@ -152,7 +152,53 @@ Tensor<T> batch_norm(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> runni
   const T* pb = bc.defined() ? bc.data() : nullptr;
   T* rm = running_mean.defined() ? running_mean.data() : nullptr;
   T* rv = running_var.defined() ? running_var.data() : nullptr;
-  cpu::parallel_for(c, std::max<int64_t>(1, cpu::kElementwiseGrain / std::max<int64_t>(count, 1)), [&](int64_t c0, int64_t c1) {
+  // Channels [c0, c1) of every sample. With one value per channel and sample (BatchNorm1d on
+  // [N, C]) a channel's values are C apart, so the loops run along the rows, vectors across
+  // the channels; otherwise along each channel's N runs of s values.
+  auto update_running = [&](int64_t ch, T mean, T var) {
+    if (training && rm) rm[ch] = static_cast<T>((1 - momentum) * rm[ch] + momentum * mean);
+    if (training && rv)
+      rv[ch] = static_cast<T>((1 - momentum) * rv[ch] +
+                              momentum * var * static_cast<T>(count) / static_cast<T>(count - 1));
+  };
+  auto forward_rows = [&](int64_t c0, int64_t c1) {
+    const int64_t m = c1 - c0;
+    std::vector<T> buf(static_cast<size_t>(4 * m), T(0));
+    T *mean = buf.data(), *var = mean + m, *scale = var + m, *shift = scale + m;
+    if (use_batch) {
+      for (int64_t i = 0; i < n; ++i) {
+        const T* row = px + i * c + c0;
+        for (int64_t j = 0; j < m; ++j) mean[j] += row[j];
+      }
+      for (int64_t j = 0; j < m; ++j) mean[j] /= static_cast<T>(count);
+      for (int64_t i = 0; i < n; ++i) {
+        const T* row = px + i * c + c0;
+        for (int64_t j = 0; j < m; ++j) var[j] += (row[j] - mean[j]) * (row[j] - mean[j]);
+      }
+      for (int64_t j = 0; j < m; ++j) {
+        var[j] /= static_cast<T>(count);
+        update_running(c0 + j, mean[j], var[j]);
+      }
+    } else {
+      std::copy_n(rm + c0, m, mean);
+      std::copy_n(rv + c0, m, var);
+    }
+    for (int64_t j = 0; j < m; ++j) {
+      pr[c0 + j] = T(1) / std::sqrt(var[j] + static_cast<T>(eps));
+      scale[j] = pw ? pw[c0 + j] : T(1);
+      shift[j] = pb ? pb[c0 + j] : T(0);
+    }
+    const T* inv = pr + c0;
+    for (int64_t i = 0; i < n; ++i) {
+      const T* row = px + i * c + c0;
+      T *h = ph + i * c + c0, *o = po + i * c + c0;
+      for (int64_t j = 0; j < m; ++j) {
+        h[j] = (row[j] - mean[j]) * inv[j];
+        o[j] = h[j] * scale[j] + shift[j];
+      }
+    }
+  };
+  auto forward_planes = [&](int64_t c0, int64_t c1) {
     for (int64_t ch = c0; ch < c1; ++ch) {
       T mean, var;
       if (use_batch) {
@@ -163,9 +209,7 @@ Tensor<T> batch_norm(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> runni
         for (int64_t i = 0; i < n; ++i)
           sq += (cpu::ConstArrayMap<T>(px + (i * c + ch) * s, s) - mean).square().sum();
         var = sq / static_cast<T>(count);
-        if (training && rm) rm[ch] = static_cast<T>((1 - momentum) * rm[ch] + momentum * mean);
-        if (training && rv)
-          rv[ch] = static_cast<T>((1 - momentum) * rv[ch] + momentum * var * static_cast<T>(count) / static_cast<T>(count - 1));
+        update_running(ch, mean, var);
       } else {
         mean = rm[ch];
         var = rv[ch];
@@ -182,7 +226,13 @@ Tensor<T> batch_norm(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> runni
         }
       }
     }
-  });
+  };
+  // Channels per chunk: at least kElementwiseGrain values, and whole cache lines of a row.
+  const int64_t grain = std::max<int64_t>(s == 1 ? 64 : 1, cpu::kElementwiseGrain / std::max<int64_t>(count, 1));
+  if (s == 1)
+    cpu::parallel_for(c, grain, forward_rows);
+  else
+    cpu::parallel_for(c, grain, forward_planes);
   if (training) {
     if (running_mean.defined()) running_mean.impl()->storage->bump_version();
     if (running_var.defined()) running_var.impl()->storage->bump_version();
@@ -201,33 +251,68 @@ Tensor<T> batch_norm(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> runni
              const T* ph = xhat.data();
              const T* pw = affine_w ? sw.get(node).data() : nullptr;
              const int64_t count = n * s;
-             // Per channel: sum(g) and sum(g * xhat), used by every gradient.
+             // Per channel: sum(g) and sum(g * xhat), used by every gradient; then gx. Along
+             // the rows for [N, C] (as the forward), else along each channel's runs.
              std::vector<T> sum_g(static_cast<size_t>(c)), sum_gh(static_cast<size_t>(c));
-             for (int64_t ch = 0; ch < c; ++ch) {
-               T a = 0, b = 0;
+             const bool want_x = node.needs_grad(0);
+             Tensor<T> gx = want_x ? Tensor<T>::empty(g.shape()) : Tensor<T>();
+             T* o = want_x ? gx.data() : nullptr;
+             auto backward_rows = [&](int64_t c0, int64_t c1) {
+               const int64_t m = c1 - c0;
+               T *a = sum_g.data() + c0, *b = sum_gh.data() + c0;
+               std::fill_n(a, m, T(0));
+               std::fill_n(b, m, T(0));
                for (int64_t i = 0; i < n; ++i) {
-                 const int64_t base = (i * c + ch) * s;
-                 a += cpu::ConstArrayMap<T>(pg + base, s).sum();
-                 b += (cpu::ConstArrayMap<T>(pg + base, s) * cpu::ConstArrayMap<T>(ph + base, s)).sum();
+                 const T *gr = pg + i * c + c0, *hr = ph + i * c + c0;
+                 for (int64_t j = 0; j < m; ++j) {
+                   a[j] += gr[j];
+                   b[j] += gr[j] * hr[j];
+                 }
                }
-               sum_g[static_cast<size_t>(ch)] = a;
-               sum_gh[static_cast<size_t>(ch)] = b;
-             }
-             if (node.needs_grad(0)) {
-               Tensor<T> gx = Tensor<T>::empty(g.shape());
-               T* o = gx.data();
-               for (int64_t ch = 0; ch < c; ++ch) {
+               if (!want_x) return;
+               std::vector<T> buf(static_cast<size_t>(3 * m));
+               T *k = buf.data(), *mg = k + m, *mgh = mg + m;
+               for (int64_t j = 0; j < m; ++j) {
+                 k[j] = (pw ? pw[c0 + j] : T(1)) * rstd.data()[c0 + j];
+                 mg[j] = a[j] / static_cast<T>(count);
+                 mgh[j] = b[j] / static_cast<T>(count);
+               }
+               for (int64_t i = 0; i < n; ++i) {
+                 const T *gr = pg + i * c + c0, *hr = ph + i * c + c0;
+                 T* out = o + i * c + c0;
+                 if (use_batch)
+                   for (int64_t j = 0; j < m; ++j) out[j] = k[j] * (gr[j] - mg[j] - hr[j] * mgh[j]);
+                 else
+                   for (int64_t j = 0; j < m; ++j) out[j] = k[j] * gr[j];
+               }
+             };
+             auto backward_planes = [&](int64_t c0, int64_t c1) {
+               for (int64_t ch = c0; ch < c1; ++ch) {
+                 T a = 0, b = 0;
+                 for (int64_t i = 0; i < n; ++i) {
+                   const int64_t base = (i * c + ch) * s;
+                   a += cpu::ConstArrayMap<T>(pg + base, s).sum();
+                   b += (cpu::ConstArrayMap<T>(pg + base, s) * cpu::ConstArrayMap<T>(ph + base, s)).sum();
+                 }
+                 sum_g[static_cast<size_t>(ch)] = a;
+                 sum_gh[static_cast<size_t>(ch)] = b;
+                 if (!want_x) continue;
                  const T k = (pw ? pw[ch] : T(1)) * rstd.data()[ch];
-                 const T mg = sum_g[static_cast<size_t>(ch)] / static_cast<T>(count);
-                 const T mgh = sum_gh[static_cast<size_t>(ch)] / static_cast<T>(count);
+                 const T mg = a / static_cast<T>(count), mgh = b / static_cast<T>(count);
                  for (int64_t i = 0; i < n; ++i) {
                    const int64_t base = (i * c + ch) * s;
                    for (int64_t j = 0; j < s; ++j)
                      o[base + j] = use_batch ? k * (pg[base + j] - mg - ph[base + j] * mgh) : k * pg[base + j];
                  }
                }
-               node.send(0, std::move(gx));
-             }
+             };
+             const int64_t grain =
+                 std::max<int64_t>(s == 1 ? 64 : 1, cpu::kElementwiseGrain / std::max<int64_t>(count, 1));
+             if (s == 1)
+               cpu::parallel_for(c, grain, backward_rows);
+             else
+               cpu::parallel_for(c, grain, backward_planes);
+             if (want_x) node.send(0, std::move(gx));
              int slot = 1;
              if (affine_w) {
                if (node.needs_grad(slot)) node.send(slot, Tensor<T>::from(std::span<const T>(sum_gh), {c}));

@@ -30,9 +30,21 @@ Tensor<T> max_pool2d(const Tensor<T>& x, std::array<int64_t, 2> kernel, std::arr
   const T* px = xc.data();
   T* po = out.data();
   int64_t* pa = argmax.data();
-  cpu::parallel_for(n * c, std::max<int64_t>(1, cpu::kElementwiseGrain / (h * w + 1)), [&](int64_t p0, int64_t p1) {
+  // The common 2x2 window at stride 2 without padding: no bounds to check, and each input in
+  // at most one window. A window's first NaN wins, else its first maximum (as PyTorch).
+  const bool two_by_two = kernel[0] == 2 && kernel[1] == 2 && stride[0] == 2 && stride[1] == 2 &&
+                          padding[0] == 0 && padding[1] == 0;
+  const int64_t grain = std::max<int64_t>(1, cpu::kElementwiseGrain / (h * w + 1));
+  cpu::parallel_for(n * c, grain, [&](int64_t p0, int64_t p1) {
     for (int64_t plane = p0; plane < p1; ++plane) {
       const T* in = px + plane * h * w;
+      T* o = po + plane * oh * ow;
+      int64_t* a = pa + plane * oh * ow;
+      if (two_by_two) {
+        for (int64_t oy = 0; oy < oh; ++oy)
+          cpu::max_pool_2x2_row(in + 2 * oy * w, w, ow, 2 * oy * w, o + oy * ow, a + oy * ow);
+        continue;
+      }
       for (int64_t oy = 0; oy < oh; ++oy)
         for (int64_t ox = 0; ox < ow; ++ox) {
           T best = -std::numeric_limits<T>::infinity();
@@ -51,23 +63,39 @@ Tensor<T> max_pool2d(const Tensor<T>& x, std::array<int64_t, 2> kernel, std::arr
               }
             }
           }
-          const int64_t o = (plane * oh + oy) * ow + ox;
-          po[o] = best;
-          pa[o] = where;
+          o[oy * ow + ox] = best;
+          a[oy * ow + ox] = where;
         }
     }
   });
   if (needs_graph(x))
-    record("max_pool2d", out, {&x}, [argmax, shape = x.shape()](Node<T>& node, const Tensor<T>& g_in) {
-      const Tensor<T> g = detail::contiguous_or_self(g_in);
-      Tensor<T> gx = Tensor<T>::zeros(shape);
-      const int64_t planes = shape[0] * shape[1], in_plane = shape[2] * shape[3];
-      const int64_t out_plane = g.numel() / std::max<int64_t>(planes, 1);
-      for (int64_t plane = 0; plane < planes; ++plane)
-        for (int64_t o = 0; o < out_plane; ++o)
-          gx.data()[plane * in_plane + argmax.data()[plane * out_plane + o]] += g.data()[plane * out_plane + o];
-      node.send(0, std::move(gx));
-    });
+    record("max_pool2d", out, {&x},
+           [argmax, shape = x.shape(), two_by_two, grain](Node<T>& node, const Tensor<T>& g_in) {
+             const Tensor<T> g = detail::contiguous_or_self(g_in);
+             Tensor<T> gx = Tensor<T>::empty(shape);
+             const int64_t planes = shape[0] * shape[1], h = shape[2], w = shape[3];
+             const int64_t in_plane = h * w, out_plane = g.numel() / std::max<int64_t>(planes, 1);
+             const int64_t ow = two_by_two ? w / 2 : 0;
+             cpu::parallel_for(planes, grain, [&](int64_t p0, int64_t p1) {
+               for (int64_t plane = p0; plane < p1; ++plane) {
+                 T* d = gx.data() + plane * in_plane;
+                 const T* gp = g.data() + plane * out_plane;
+                 const int64_t* a = argmax.data() + plane * out_plane;
+                 if (two_by_two && (h % 2 | w % 2) == 0) {  // every input in exactly one window
+                   for (int64_t oy = 0; oy < h / 2; ++oy)
+                     for (int64_t ox = 0; ox < ow; ++ox) {
+                       const int64_t at = 2 * oy * w + 2 * ox, o = oy * ow + ox;
+                       d[at] = d[at + 1] = d[at + w] = d[at + w + 1] = T(0);
+                       d[a[o]] = gp[o];
+                     }
+                   continue;
+                 }
+                 std::fill_n(d, in_plane, T(0));
+                 for (int64_t o = 0; o < out_plane; ++o) d[a[o]] += gp[o];
+               }
+             });
+             node.send(0, std::move(gx));
+           });
   return out;
 }
 
@@ -83,27 +111,49 @@ Tensor<T> upsample_nearest2d(const Tensor<T>& x, int64_t scale) {
   const T* px = xc.data();
   T* po = out.data();
   const int64_t ow = w * scale;
-  cpu::parallel_for(planes, std::max<int64_t>(1, cpu::kElementwiseGrain / (h * w * scale * scale + 1)), [&](int64_t p0, int64_t p1) {
+  const int64_t grain = std::max<int64_t>(1, cpu::kElementwiseGrain / (h * w * scale * scale + 1));
+  // Each input row is widened once into the first of its `scale` output rows, which the others
+  // copy.
+  cpu::parallel_for(planes, grain, [&](int64_t p0, int64_t p1) {
     for (int64_t plane = p0; plane < p1; ++plane)
-      for (int64_t y = 0; y < h * scale; ++y) {
-        const T* in = px + (plane * h + y / scale) * w;
-        T* o = po + (plane * h * scale + y) * ow;
-        for (int64_t xo = 0; xo < ow; ++xo) o[xo] = in[xo / scale];
+      for (int64_t y = 0; y < h; ++y) {
+        const T* in = px + (plane * h + y) * w;
+        T* o = po + (plane * h + y) * scale * ow;
+        if (scale == 2)
+          for (int64_t xi = 0; xi < w; ++xi) o[2 * xi] = o[2 * xi + 1] = in[xi];
+        else
+          for (int64_t xi = 0; xi < w; ++xi) std::fill_n(o + xi * scale, scale, in[xi]);
+        for (int64_t r = 1; r < scale; ++r) std::copy_n(o, ow, o + r * ow);
       }
   });
   if (needs_graph(x))
-    record("upsample_nearest2d", out, {&x}, [shape = x.shape(), scale](Node<T>& node, const Tensor<T>& g_in) {
-      const Tensor<T> g = detail::contiguous_or_self(g_in);
-      Tensor<T> gx = Tensor<T>::zeros(shape);
-      const int64_t planes = shape[0] * shape[1], h = shape[2], w = shape[3], ow = w * scale;
-      for (int64_t plane = 0; plane < planes; ++plane)
-        for (int64_t y = 0; y < h * scale; ++y) {
-          T* dst = gx.data() + (plane * h + y / scale) * w;
-          const T* src = g.data() + (plane * h * scale + y) * ow;
-          for (int64_t xo = 0; xo < ow; ++xo) dst[xo / scale] += src[xo];
-        }
-      node.send(0, std::move(gx));
-    });
+    record("upsample_nearest2d", out, {&x},
+           [shape = x.shape(), scale, grain](Node<T>& node, const Tensor<T>& g_in) {
+             const Tensor<T> g = detail::contiguous_or_self(g_in);
+             Tensor<T> gx = Tensor<T>::empty(shape);
+             const int64_t planes = shape[0] * shape[1], h = shape[2], w = shape[3], ow = w * scale;
+             // gx[y, x] is the sum of its scale x scale block, row by row, left to right.
+             cpu::parallel_for(planes, grain, [&](int64_t p0, int64_t p1) {
+               for (int64_t plane = p0; plane < p1; ++plane)
+                 for (int64_t y = 0; y < h; ++y) {
+                   T* dst = gx.data() + (plane * h + y) * w;
+                   const T* src = g.data() + (plane * h + y) * scale * ow;
+                   if (scale == 2) {
+                     const T* src1 = src + ow;
+                     for (int64_t xi = 0; xi < w; ++xi)
+                       dst[xi] = src[2 * xi] + src[2 * xi + 1] + src1[2 * xi] + src1[2 * xi + 1];
+                     continue;
+                   }
+                   for (int64_t xi = 0; xi < w; ++xi) {
+                     T acc = 0;
+                     for (int64_t r = 0; r < scale; ++r)
+                       for (int64_t k = 0; k < scale; ++k) acc += src[r * ow + xi * scale + k];
+                     dst[xi] = acc;
+                   }
+                 }
+             });
+             node.send(0, std::move(gx));
+           });
   return out;
 }
 

@@ -48,7 +48,7 @@ Tensor<T> sum_dims(const char* op, const Tensor<T>& x, std::span<const int64_t> 
     record(op, out, {&x}, [keep_shape, in_shape = x.shape(), scale](Node<T>& n, const Tensor<T>& g) {
       Tensor<T> gx = expand_grad(g, keep_shape, in_shape);
       if (scale != T(1)) gx.mul_(scale);
-      n.send(0, gx);
+      n.send(0, std::move(gx));
     });
   return out;
 }
@@ -158,7 +158,7 @@ ValuesIndices<T> extreme_dim(const char* op, const Tensor<T>& x, int64_t dim, bo
       const Tensor<T> gc = contiguous_or_self(g);
       for (int64_t j = 0; j < view.outer * view.inner; ++j)
         gx.data()[(j / view.inner) * view.reduced * view.inner + j % view.inner + indices.data()[j] * view.inner] = gc.data()[j];
-      n.send(0, gx);
+      n.send(0, std::move(gx));
     });
   return {values, indices};
 }
