@@ -47,10 +47,10 @@ Tensor<T> layer_norm(const Tensor<T>& x, const Shape& normalized_shape, const Te
   cpu::parallel_for(rows, std::max<int64_t>(1, cpu::kElementwiseGrain / std::max<int64_t>(m, 1)), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = px + r * m;
+      // Eigen's reductions: vectorised, with several partial sums (a plain loop's float sum
+      // stays one scalar chain).
       const T mean = detail::mean_of(xr, m);
-      T var = 0;
-      for (int64_t i = 0; i < m; ++i) var += (xr[i] - mean) * (xr[i] - mean);
-      var /= static_cast<T>(m);
+      const T var = (cpu::ConstArrayMap<T>(xr, m) - mean).square().sum() / static_cast<T>(m);
       const T inv = T(1) / std::sqrt(var + static_cast<T>(eps));
       pr[r] = inv;
       for (int64_t i = 0; i < m; ++i) {
@@ -81,11 +81,15 @@ Tensor<T> layer_norm(const Tensor<T>& x, const Shape& normalized_shape, const Te
                                    for (int64_t r = r0; r < r1; ++r) {
                                      const T* gr = pg + r * m;
                                      const T* hr = ph + r * m;
-                                     T s1 = 0, s2 = 0;
-                                     for (int64_t i = 0; i < m; ++i) {
-                                       const T gh = pw ? gr[i] * pw[i] : gr[i];
-                                       s1 += gh;
-                                       s2 += gh * hr[i];
+                                     const cpu::ConstArrayMap<T> ga(gr, m), ha(hr, m);
+                                     T s1, s2;
+                                     if (pw) {
+                                       const cpu::ConstArrayMap<T> wa(pw, m);
+                                       s1 = (ga * wa).sum();
+                                       s2 = (ga * wa * ha).sum();
+                                     } else {
+                                       s1 = ga.sum();
+                                       s2 = (ga * ha).sum();
                                      }
                                      s1 /= static_cast<T>(m);
                                      s2 /= static_cast<T>(m);
