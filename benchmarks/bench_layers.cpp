@@ -35,7 +35,8 @@ void run_layer(benchmark::State& state, nabla::nn::Module<float>& layer, T x, co
   };
   for (int i = 0; i < warmup; ++i) step();
   for (auto _ : state) step();
-  benchmark::DoNotOptimize(layer.parameters().front().grad().data());
+  benchmark::DoNotOptimize(x.requires_grad() ? x.grad().data()
+                                             : layer.parameters().front().grad().data());
 }
 
 void linear(benchmark::State& state, const bench::LinearCase& c) {
@@ -81,15 +82,7 @@ void probe(benchmark::State& state, const bench::ProbeModuleCase& c) {
   T x = randn(shape, 42);
   x.requires_grad_();
   const T gy = randn((*layer)(x).shape(), 43);
-  auto step = [&] {
-    layer->zero_grad();
-    x.zero_grad();
-    const T y = (*layer)(x);
-    y.backward(gy);
-  };
-  for (int i = 0; i < 2; ++i) step();
-  for (auto _ : state) step();
-  benchmark::DoNotOptimize(x.grad().data());
+  run_layer(state, *layer, x, gy, 2);
 }
 
 }  // namespace
