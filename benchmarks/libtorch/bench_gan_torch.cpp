@@ -76,8 +76,9 @@ struct Row6 {
   }
 };
 
+template <int64_t Batch>
 struct Row7 {
-  static constexpr int64_t kBatch = 128, kLatent = 100;
+  static constexpr int64_t kBatch = Batch, kLatent = 100;
   static nn::Sequential dcgan_init(nn::Sequential net) {
     torch::NoGradGuard no_grad;
     for (auto& item : net->named_parameters()) {
@@ -147,8 +148,12 @@ int main(int argc, char** argv) {
                            [](benchmark::State& s) { gan<Row6>(s, 3); },
                            {benchmark::kMillisecond, 0});
   bench::register_threaded("torch_gan/row7/batch:128", bench::torch_set_threads,
-                           [](benchmark::State& s) { gan<Row7>(s, 1); },
+                           [](benchmark::State& s) { gan<Row7<128>>(s, 1); },
                            {benchmark::kMillisecond, 4});
+  // Row 7's networks at batch 1: per-layer overhead of the convolutions, batch norm included.
+  bench::register_threaded("torch_gan/row7/batch:1", bench::torch_set_threads,
+                           [](benchmark::State& s) { gan<Row7<1>>(s, 5); },
+                           {benchmark::kMicrosecond, 0});
   bench::add_torch_context();
   bench::wait_for_idle_threads();  // OpenBLAS starts its workers when it is loaded
   benchmark::RunSpecifiedBenchmarks();

@@ -220,6 +220,14 @@ void record_conv(const char* name, Tensor<T>& out, const Tensor<T>& x, const Ten
 }
 
 #if NABLA_HAVE_GEMM_KERNEL
+// The weight [C_out, C_in, kh * kw] as wt [C_out, kh * kw, C_in]: every tap's C_in values in a
+// row, the rows that the input gradients' B (taps x C_in) is packed from.
+template <Floating T>
+void taps_by_channel(const T* w, int64_t c_out, int64_t c_in, int64_t kk, T* wt) {
+  for (int64_t co = 0; co < c_out; ++co)
+    cpu::kernel::transpose(w + co * c_in * kk, kk, c_in, kk, wt + co * kk * c_in, c_in);
+}
+
 // conv2d's input gradient at stride 1 as a direct product: gx = the output gradient, zero-padded
 // by dilation * (k - 1) - pad (which must not be negative), convolved with the flipped kernel,
 // [C_in] channels out. Holds the flipped weight packed once and the taps' offsets.
@@ -251,11 +259,13 @@ struct DirectInputGrad {
         taps(taps_n) {
     // B: [(C_out, ky', kx'), C_in] = weight[co, ci, kh-1-ky', kw-1-kx'].
     const int64_t kk = g.kernel_h * g.kernel_w, c_in = g.channels;
+    PoolArray<T> wt(c_out * kk * c_in);
+    taps_by_channel(w, c_out, c_in, kk, wt.data);
     cpu::kernel::pack_panels<T>(
         taps_n, c_in,
-        [&](int64_t tap, int64_t ci) {
+        [&](int64_t tap) {
           const int64_t co = tap / kk, r = tap % kk;
-          return w[(co * c_in + ci) * kk + (kk - 1 - r)];
+          return wt.data + (co * kk + kk - 1 - r) * c_in;
         },
         b.data);
     tap_offsets(c_out, g.kernel_h, g.kernel_w, g.dilation_h, g.dilation_w, hp, wp, taps.data);
@@ -309,6 +319,8 @@ struct StridedInputGrad {
     const int64_t right = std::max<int64_t>(0, (g.width - 1 + g.pad_w) / sw - (g.out_w - 1));
     hp = top + g.out_h + bottom;
     wp = left + g.out_w + right;
+    PoolArray<T> wt(c_out * kk * c_in);
+    taps_by_channel(w, c_out, c_in, kk, wt.data);
     for (int64_t ry = 0; ry < sh; ++ry)
       for (int64_t rx = 0; rx < sw; ++rx) {
         // gx rows y >= 0 with (y + pad_h) % sh == ry: the first is y0, then every sh-th.
@@ -323,9 +335,9 @@ struct StridedInputGrad {
         if (k > 0) {
           cpu::kernel::pack_panels<T>(
               k, c_in,
-              [&](int64_t tap, int64_t ci) {
+              [&](int64_t tap) {
                 const int64_t co = tap / (nj * ni), j = tap / ni % nj, i = tap % ni;
-                return w[(co * c_in + ci) * kk + (ry + j * sh) * kw + rx + i * sw];
+                return wt.data + (co * kk + (ry + j * sh) * kw + rx + i * sw) * c_in;
               },
               ph->b.data);
           int64_t* t = ph->taps.data;

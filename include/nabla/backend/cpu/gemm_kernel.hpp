@@ -543,16 +543,20 @@ int64_t packed_offset(int64_t k, int64_t n, int64_t p, int64_t j) {
   const int64_t j0 = j / gather_panel_width<T>(n) * gather_panel_width<T>(n);
   return j0 * k + p * panel_width_at<T>(n, j0) + (j - j0);
 }
-// Packs the k x n matrix whose element (p, j) is elem(p, j) as gather_gemm's B: each panel k rows
-// of its width's consecutive values, zero-padded beyond column n.
-template <class T, class F>
-void pack_panels(int64_t k, int64_t n, F&& elem, T* dst) {
+// Packs the k x n matrix whose row p is the n consecutive values at row(p) as gather_gemm's B:
+// each panel k rows of its width's consecutive values, zero-padded beyond column n. Reads and
+// writes run along the rows (a weight is made row-contiguous first, see conv.hpp's
+// taps_by_channel), so that packing costs a copy: it is done on every backward pass, and at
+// batch 1 it would otherwise rival the product itself.
+template <class T, class Row>
+void pack_panels(int64_t k, int64_t n, Row&& row, T* dst) {
   for (int64_t j0 = 0; j0 < n;) {
     const int64_t nr = panel_width_at<T>(n, j0), cols = std::min(nr, n - j0);
-    for (int64_t j = 0; j < cols; ++j)
-      for (int64_t p = 0; p < k; ++p) dst[p * nr + j] = elem(p, j0 + j);
-    for (int64_t j = cols; j < nr; ++j)
-      for (int64_t p = 0; p < k; ++p) dst[p * nr + j] = T(0);
+    for (int64_t p = 0; p < k; ++p) {
+      T* out = dst + p * nr;
+      std::copy_n(static_cast<const T*>(row(p)) + j0, cols, out);
+      std::fill(out + cols, out + nr, T(0));
+    }
     dst += nr * k;
     j0 += nr;
   }
