@@ -56,17 +56,37 @@ constexpr ConvCase kConvCases[] = {{false, 1, 64, 28, false, 20},
 // a stride-2 3x3, LeNet's 5x5 without padding. Named probe/..., with no target; they show where
 // nabla is weak beyond the rows' own shapes.
 constexpr ConvCase kProbeConvCases[] = {
-    {false, 3, 64, 32, false, 8, 3, 1, 1, 64},     {false, 64, 64, 32, true, 4, 3, 1, 1, 64},
-    {false, 128, 128, 16, true, 4, 3, 1, 1, 64},   {false, 64, 128, 32, true, 4, 3, 2, 1, 64},
-    {false, 3, 64, 64, false, 8, 4, 2, 1, 64},     {false, 128, 256, 16, true, 4, 4, 2, 1, 64},
-    {true, 100, 512, 1, true, 20, 4, 1, 0, 64},    {true, 256, 128, 8, true, 4, 4, 2, 1, 64},
-    {true, 64, 3, 32, true, 8, 4, 2, 1, 64},       {false, 20, 50, 12, true, 20, 5, 1, 0, 64},
-    {false, 1, 20, 28, false, 20, 5, 1, 0, 64}};
+    {false, 3, 64, 32, false, 8, 3, 1, 1, 64},
+    {false, 64, 64, 32, true, 4, 3, 1, 1, 64},
+    {false, 128, 128, 16, true, 4, 3, 1, 1, 64},
+    {false, 64, 128, 32, true, 4, 3, 2, 1, 64},
+    {false, 3, 64, 64, false, 8, 4, 2, 1, 64},
+    {false, 128, 256, 16, true, 4, 4, 2, 1, 64},
+    {true, 100, 512, 1, true, 20, 4, 1, 0, 64},
+    {true, 256, 128, 8, true, 4, 4, 2, 1, 64},
+    {true, 64, 3, 32, true, 8, 4, 2, 1, 64},
+    {false, 20, 50, 12, true, 20, 5, 1, 0, 64},
+    {false, 1, 20, 28, false, 20, 5, 1, 0, 64},
+    // Batch 1, as the documents train: rows 7 and 8's layers and a 3x3 block, where the cost of
+    // packing and transposing per call is not spread over a batch.
+    {false, 64, 128, 14, true, 200, 4, 2, 1, 1},
+    {true, 128, 64, 7, true, 200, 4, 2, 1, 1},
+    {false, 256, 512, 14, true, 10, 5, 1, 2, 1},
+    {false, 128, 64, 14, true, 50, 5, 1, 2, 1},
+    {false, 64, 64, 32, true, 50, 3, 1, 1, 1}};
 constexpr LinearCase kProbeLinearCases[] = {{1024, 1024, 128}, {512, 10, 1}, {4096, 1024, 1}};
 
 // Other layers a user is likely to time, forward + backward with the input's gradient, no
 // target: each binary builds its own module for the kind (bench_layers.cpp, its libtorch twin).
-enum class ProbeKind { BatchNorm2d, BatchNorm1d, MaxPool2d, Upsample2x, LeakyReLU, Tanh, LayerNorm };
+enum class ProbeKind {
+  BatchNorm2d,
+  BatchNorm1d,
+  MaxPool2d,
+  Upsample2x,
+  LeakyReLU,
+  Tanh,
+  LayerNorm
+};
 struct ProbeModuleCase {
   const char* name;  // under probe/
   ProbeKind kind;

@@ -123,11 +123,12 @@ TEMPLATE_TEST_CASE("kernel::pack_panels: a last panel one vector wide where it f
   constexpr int64_t W = cpu::kernel::Simd<TestType>::kWidth;
   const int64_t k = 3;
   for (int64_t n : {int64_t{1}, W, W + 1, 2 * W, 2 * W + 3, 3 * W, 5 * W + 1}) {
-    std::vector<TestType> packed(static_cast<size_t>(cpu::kernel::packed_panels_size<TestType>(k, n)),
-                                 TestType(-1));
+    std::vector<TestType> packed(
+        static_cast<size_t>(cpu::kernel::packed_panels_size<TestType>(k, n)), TestType(-1));
     std::vector<TestType> rows(static_cast<size_t>(k * n));
     for (int64_t p = 0; p < k; ++p)
-      for (int64_t j = 0; j < n; ++j) rows[static_cast<size_t>(p * n + j)] = static_cast<TestType>(100 * p + j);
+      for (int64_t j = 0; j < n; ++j)
+        rows[static_cast<size_t>(p * n + j)] = static_cast<TestType>(100 * p + j);
     cpu::kernel::pack_panels<TestType>(
         k, n, [&](int64_t p) { return rows.data() + p * n; }, packed.data());
     INFO("n = " << n);

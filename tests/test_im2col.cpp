@@ -330,4 +330,10 @@ TEST_CASE("conv2d: the direct path equals the im2col path", "[im2col][conv]") {
   check_direct_against_im2col<float>({2, 8, 28, 28}, {24, 8, 3, 3}, {{1, 1}, {0, 0}});
   check_direct_against_im2col<double>({3, 10, 9, 8}, {10, 10, 3, 3}, {{1, 1}, {1, 1}});
   check_direct_against_im2col<double>({2, 6, 11, 9}, {18, 6, 4, 4}, {{2, 2}, {1, 1}});
+  // Batch 1 with enough work that, at two threads, the products split by rows and the strided
+  // input gradient by phases (one sample group: nothing above them splits), and the weight's
+  // packing by columns.
+  check_direct_against_im2col<float>({1, 64, 14, 14}, {128, 64, 4, 4}, {{2, 2}, {1, 1}});
+  check_direct_against_im2col<float>({1, 64, 14, 14}, {64, 64, 5, 5}, {{1, 1}, {2, 2}});
+  check_direct_against_im2col<float>({1, 256, 7, 7}, {512, 256, 3, 3}, {{1, 1}, {1, 1}});
 }

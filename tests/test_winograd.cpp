@@ -176,6 +176,8 @@ TEST_CASE("conv2d: the Winograd path against double", "[winograd][conv]") {
   // Many tile blocks (the smallest, 24 tiles), and a short last one, per thread.
   check_winograd({40, 16, 12, 12}, {16, 16, 3, 3}, 1, 1, 1);
   check_winograd({7, 16, 14, 14}, {16, 16, 5, 5}, 2, 2, 1);
+  // Batch 1 with 64 tiles: at two threads, two smaller blocks instead of one.
+  check_winograd({1, 16, 32, 32}, {32, 16, 3, 3}, 1, 1);
   // The batch in groups of samples: one sample per group, and groups of two.
   check_winograd({7, 16, 14, 14}, {32, 16, 5, 5}, 2, 2, detail::conv_winograd_block_bytes, 1);
   check_winograd({8, 16, 9, 10}, {16, 16, 3, 5}, 1, 2, 1, 3 * 16 * 16 * 19 * 4);

@@ -220,12 +220,44 @@ void record_conv(const char* name, Tensor<T>& out, const Tensor<T>& x, const Ten
 }
 
 #if NABLA_HAVE_GEMM_KERNEL
+// Products of at least this many multiply-adds split over threads when nothing above them does.
+inline int64_t conv_gemm_grain = int64_t{1} << 21;
+
+// cpu::kernel::gather_gemm, its rows of C split over the threads when the caller runs on one
+// (batch 1, or fewer sample groups than threads: the convolutions split over samples first).
+// Every row is summed in the same order however it is split, so the result does not depend on
+// the thread count.
+template <Floating T>
+void gather_gemm_rows_parallel(int64_t m, int64_t n, int64_t k, const T* x, const int64_t* row,
+                               const int64_t* step, const T* b, T* c, int64_t ldc,
+                               bool accumulate) {
+  constexpr int64_t kRows = 4 * cpu::kernel::Blocking<T>::kMr;  // whole micro-kernel tiles
+  const int64_t blocks = (m + kRows - 1) / kRows;
+  const int chunks =
+      static_cast<int>(std::min<int64_t>(blocks, cpu::chunk_count(m * n * k, conv_gemm_grain)));
+  cpu::parallel_chunks(blocks, chunks, [&](int, int64_t b0, int64_t b1) {
+    const int64_t r0 = b0 * kRows, r1 = std::min(m, b1 * kRows);
+    cpu::kernel::gather_gemm<T>(r1 - r0, n, k, x, row + r0, step, b, c + r0 * ldc, ldc, accumulate);
+  });
+}
+
+// Calls f(j_lo, j_hi) over column ranges of [0, n), split over the threads when the `elements`
+// of a pack are many (a large weight at batch 1: packing it is the serial part of a call).
+template <class F>
+void split_columns(int64_t n, int64_t elements, F&& f) {
+  const int chunks =
+      static_cast<int>(std::min<int64_t>(n, cpu::chunk_count(elements, cpu::kElementwiseGrain)));
+  cpu::parallel_chunks(n, chunks, [&](int, int64_t j0, int64_t j1) { f(j0, j1); });
+}
+
 // The weight [C_out, C_in, kh * kw] as wt [C_out, kh * kw, C_in]: every tap's C_in values in a
 // row, the rows that the input gradients' B (taps x C_in) is packed from.
 template <Floating T>
 void taps_by_channel(const T* w, int64_t c_out, int64_t c_in, int64_t kk, T* wt) {
-  for (int64_t co = 0; co < c_out; ++co)
-    cpu::kernel::transpose(w + co * c_in * kk, kk, c_in, kk, wt + co * kk * c_in, c_in);
+  split_columns(c_out, c_out * c_in * kk, [&](int64_t co0, int64_t co1) {
+    for (int64_t co = co0; co < co1; ++co)
+      cpu::kernel::transpose(w + co * c_in * kk, kk, c_in, kk, wt + co * kk * c_in, c_in);
+  });
 }
 
 // conv2d's input gradient at stride 1 as a direct product: gx = the output gradient, zero-padded
@@ -261,13 +293,15 @@ struct DirectInputGrad {
     const int64_t kk = g.kernel_h * g.kernel_w, c_in = g.channels;
     PoolArray<T> wt(c_out * kk * c_in);
     taps_by_channel(w, c_out, c_in, kk, wt.data);
-    cpu::kernel::pack_panels<T>(
-        taps_n, c_in,
-        [&](int64_t tap) {
-          const int64_t co = tap / kk, r = tap % kk;
-          return wt.data + (co * kk + kk - 1 - r) * c_in;
-        },
-        b.data);
+    split_columns(c_in, taps_n * c_in, [&](int64_t j_lo, int64_t j_hi) {
+      cpu::kernel::pack_panels<T>(
+          taps_n, c_in,
+          [&](int64_t tap) {
+            const int64_t co = tap / kk, r = tap % kk;
+            return wt.data + (co * kk + kk - 1 - r) * c_in;
+          },
+          b.data, j_lo, j_hi);
+    });
     tap_offsets(c_out, g.kernel_h, g.kernel_w, g.dilation_h, g.dilation_w, hp, wp, taps.data);
   }
   // gx of samples [s0, s0 + gs) (written, not added) from their output gradient gs0.
@@ -278,8 +312,8 @@ struct DirectInputGrad {
     PoolArray<int64_t> positions(gs * plane);
     position_offsets(gs, padded, geo.height, geo.width, 1, 1, wp, positions.data);
     Tensor<T> res = Tensor<T>::empty({gs * plane, geo.channels});
-    cpu::kernel::gather_gemm<T>(gs * plane, geo.channels, taps_n, gp.data(), positions.data,
-                                taps.data, b.data, res.data(), geo.channels, false);
+    gather_gemm_rows_parallel<T>(gs * plane, geo.channels, taps_n, gp.data(), positions.data,
+                                 taps.data, b.data, res.data(), geo.channels, false);
     positions_to_channels(res.data(), gs, geo.channels, plane, gx);
   }
 };
@@ -299,8 +333,16 @@ struct StridedInputGrad {
     PoolArray<int64_t> taps;
     Phase(int64_t ry_, int64_t rx_, int64_t nj_, int64_t ni_, int64_t y0_, int64_t x0_, int64_t ny_,
           int64_t nx_, int64_t k, int64_t c_in)
-        : ry(ry_), rx(rx_), nj(nj_), ni(ni_), y0(y0_), x0(x0_), ny(ny_), nx(nx_),
-          b(cpu::kernel::packed_panels_size<T>(std::max<int64_t>(k, 1), c_in)), taps(k) {}
+        : ry(ry_),
+          rx(rx_),
+          nj(nj_),
+          ni(ni_),
+          y0(y0_),
+          x0(x0_),
+          ny(ny_),
+          nx(nx_),
+          b(cpu::kernel::packed_panels_size<T>(std::max<int64_t>(k, 1), c_in)),
+          taps(k) {}
   };
   cpu::ConvGeometry geo;
   int64_t c_out, top, left, hp, wp;
@@ -333,13 +375,15 @@ struct StridedInputGrad {
         const int64_t k = c_out * nj * ni;
         auto ph = std::make_unique<Phase>(ry, rx, nj, ni, y0, x0, ny, nx, k, c_in);
         if (k > 0) {
-          cpu::kernel::pack_panels<T>(
-              k, c_in,
-              [&](int64_t tap) {
-                const int64_t co = tap / (nj * ni), j = tap / ni % nj, i = tap % ni;
-                return wt.data + (co * kk + (ry + j * sh) * kw + rx + i * sw) * c_in;
-              },
-              ph->b.data);
+          split_columns(c_in, k * c_in, [&](int64_t j_lo, int64_t j_hi) {
+            cpu::kernel::pack_panels<T>(
+                k, c_in,
+                [&](int64_t tap) {
+                  const int64_t co = tap / (nj * ni), j = tap / ni % nj, i = tap % ni;
+                  return wt.data + (co * kk + (ry + j * sh) * kw + rx + i * sw) * c_in;
+                },
+                ph->b.data, j_lo, j_hi);
+          });
           int64_t* t = ph->taps.data;
           for (int64_t co = 0; co < c_out; ++co)
             for (int64_t j = 0; j < nj; ++j)
@@ -359,35 +403,47 @@ struct StridedInputGrad {
       for (int64_t y = 0; y < geo.out_h; ++y)
         std::copy_n(gs0 + (pl * geo.out_h + y) * geo.out_w, geo.out_w, o + (top + y) * wp + left);
     }
-    for (const auto& ph : phases) {
-      const int64_t k = c_out * ph->nj * ph->ni, pos = ph->ny * ph->nx;
-      Tensor<T> res = Tensor<T>::empty({gs * pos, c_in});
-      if (k == 0) {
-        std::fill_n(res.data(), gs * pos * c_in, T(0));
-      } else {
-        PoolArray<int64_t> rows(gs * pos);
-        for (int64_t s = 0, r = 0; s < gs; ++s)
-          for (int64_t a = 0; a < ph->ny; ++a)
-            for (int64_t b = 0; b < ph->nx; ++b, ++r) {
-              const int64_t yq = (ph->y0 + a * geo.stride_h + geo.pad_h) / geo.stride_h;
-              const int64_t xq = (ph->x0 + b * geo.stride_w + geo.pad_w) / geo.stride_w;
-              rows[r] = s * padded + (yq + top) * wp + xq + left;
-            }
-        cpu::kernel::gather_gemm<T>(gs * pos, c_in, k, gpd, rows.data, ph->taps.data, ph->b.data,
-                                    res.data(), c_in, false);
-      }
-      // [positions, C_in] -> gx [s, ci, y0 + a * sh, x0 + b * sw]
-      const T* rd = res.data();
-      for (int64_t s = 0; s < gs; ++s)
-        for (int64_t ci = 0; ci < c_in; ++ci) {
-          T* o = gx + (s * c_in + ci) * plane;
-          const T* in = rd + s * pos * c_in + ci;
-          for (int64_t a = 0; a < ph->ny; ++a) {
-            T* orow = o + (ph->y0 + a * geo.stride_h) * geo.width + ph->x0;
-            for (int64_t b = 0; b < ph->nx; ++b) orow[b * geo.stride_w] = in[(a * ph->nx + b) * c_in];
+    // The phases write disjoint elements of gx: they split over the threads when the caller
+    // runs on one (batch 1) and there is enough work.
+    const int64_t work =
+        gs * plane * c_in * c_out * geo.kernel_h * geo.kernel_w / (geo.stride_h * geo.stride_w);
+    const auto nph = static_cast<int64_t>(phases.size());
+    const int chunks =
+        static_cast<int>(std::min<int64_t>(nph, cpu::chunk_count(work, conv_gemm_grain)));
+    cpu::parallel_chunks(nph, chunks, [&](int, int64_t q0, int64_t q1) {
+      for (int64_t q = q0; q < q1; ++q) run_phase(*phases[static_cast<size_t>(q)], gpd, gs, gx);
+    });
+  }
+  // gx's elements of one phase.
+  void run_phase(const Phase& ph, const T* gpd, int64_t gs, T* gx) const {
+    const int64_t c_in = geo.channels, plane = geo.height * geo.width, padded = c_out * hp * wp;
+    const int64_t k = c_out * ph.nj * ph.ni, pos = ph.ny * ph.nx;
+    Tensor<T> res = Tensor<T>::empty({gs * pos, c_in});
+    if (k == 0) {
+      std::fill_n(res.data(), gs * pos * c_in, T(0));
+    } else {
+      PoolArray<int64_t> rows(gs * pos);
+      for (int64_t s = 0, r = 0; s < gs; ++s)
+        for (int64_t a = 0; a < ph.ny; ++a)
+          for (int64_t b = 0; b < ph.nx; ++b, ++r) {
+            const int64_t yq = (ph.y0 + a * geo.stride_h + geo.pad_h) / geo.stride_h;
+            const int64_t xq = (ph.x0 + b * geo.stride_w + geo.pad_w) / geo.stride_w;
+            rows[r] = s * padded + (yq + top) * wp + xq + left;
           }
-        }
+      gather_gemm_rows_parallel<T>(gs * pos, c_in, k, gpd, rows.data, ph.taps.data, ph.b.data,
+                                   res.data(), c_in, false);
     }
+    // [positions, C_in] -> gx [s, ci, y0 + a * sh, x0 + b * sw]
+    const T* rd = res.data();
+    for (int64_t s = 0; s < gs; ++s)
+      for (int64_t ci = 0; ci < c_in; ++ci) {
+        T* o = gx + (s * c_in + ci) * plane;
+        const T* in = rd + s * pos * c_in + ci;
+        for (int64_t a = 0; a < ph.ny; ++a) {
+          T* orow = o + (ph.y0 + a * geo.stride_h) * geo.width + ph.x0;
+          for (int64_t b = 0; b < ph.nx; ++b) orow[b * geo.stride_w] = in[(a * ph.nx + b) * c_in];
+        }
+      }
   }
 };
 
@@ -585,8 +641,7 @@ bool winograd_possible(int64_t c_in, int64_t c_out, int64_t kh, int64_t kw, int6
     if (!conv_winograd || !wg::supported_kernel(kh) || !wg::supported_kernel(kw)) return false;
     const int64_t th = (out_h + wg::output_tile(kh) - 1) / wg::output_tile(kh);
     const int64_t tw = (out_w + wg::output_tile(kw) - 1) / wg::output_tile(kw);
-    return c_in % W == 0 && c_out % W == 0 &&
-           std::min(c_in, c_out) >= conv_winograd_min_channels &&
+    return c_in % W == 0 && c_out % W == 0 && std::min(c_in, c_out) >= conv_winograd_min_channels &&
            n * th * tw >= conv_winograd_min_tiles;
   }
 }
@@ -616,11 +671,12 @@ void winograd_output_block(const T* m, int64_t nt, int64_t t0, int64_t c_out, co
   for (int64_t t = 0; t < nt; ++t) {
     const int64_t tile = t0 + t, s = tile / (th * tw), ty = tile / tw % th, tx = tile % tw;
     const int64_t oy0 = ty * Mh, ox0 = tx * Mw;
-    const int64_t rows = std::min<int64_t>(Mh, out_h - oy0), cols = std::min<int64_t>(Mw, out_w - ox0);
+    const int64_t rows = std::min<int64_t>(Mh, out_h - oy0),
+                  cols = std::min<int64_t>(Mw, out_w - ox0);
     for (int64_t co = 0; co < c_out; co += W) {
       V yv[Mh][Mw];
       cpu::winograd::output_tile<T, Mh, Mw>(m + t * cpu::winograd::kTile * c_out + co, c_out,
-                                             bias ? S::loadu(bias + co) : S::zero(), yv);
+                                            bias ? S::loadu(bias + co) : S::zero(), yv);
       for (int i = 0; i < Mh; ++i)
         for (int j = 0; j < Mw; ++j) S::storeu(lanes[i][j], yv[i][j]);
       for (int l = 0; l < W; ++l) {
@@ -642,7 +698,12 @@ struct WinogradInput {
   Tensor<T> xp;
   WinogradInput(const T* x, int64_t n_, int64_t c_in_, int64_t h, int64_t w, int64_t kh_,
                 int64_t kw_, int64_t ph, int64_t pw)
-      : n(n_), c_in(c_in_), kh(kh_), kw(kw_), out_h(h + 2 * ph - kh_ + 1), out_w(w + 2 * pw - kw_ + 1) {
+      : n(n_),
+        c_in(c_in_),
+        kh(kh_),
+        kw(kw_),
+        out_h(h + 2 * ph - kh_ + 1),
+        out_w(w + 2 * pw - kw_ + 1) {
     namespace wg = cpu::winograd;
     mh = wg::output_tile(kh);
     mw = wg::output_tile(kw);
@@ -694,19 +755,32 @@ struct WinogradInput {
     const int64_t per_tile = cpu::winograd::kTile * (c_in + c_out) * int64_t{sizeof(T)};
     return std::clamp<int64_t>(bytes / per_tile, 24, 480) / 6 * 6;
   }
+  // tb, or smaller where that leaves fewer blocks than threads (batch 1), so that every thread
+  // gets some; blocks stay a multiple of 6 tiles.
+  int64_t spread(int64_t tb) const {
+    const int want = cpu::chunk_count(tiles, 24);
+    if ((tiles + tb - 1) / tb >= want) return tb;
+    return std::max<int64_t>(6, ((tiles + want - 1) / want + 5) / 6 * 6);
+  }
 };
 
 // Calls f.template operator()<Mh, Mw>() with the run-time output tile sides as constants.
 template <class F>
 void with_tile_sides(int mh, int mw, F&& f) {
   auto by_w = [&]<int Mh>() {
-    if (mw == 2) f.template operator()<Mh, 2>();
-    else if (mw == 3) f.template operator()<Mh, 3>();
-    else f.template operator()<Mh, 4>();
+    if (mw == 2)
+      f.template operator()<Mh, 2>();
+    else if (mw == 3)
+      f.template operator()<Mh, 3>();
+    else
+      f.template operator()<Mh, 4>();
   };
-  if (mh == 2) by_w.template operator()<2>();
-  else if (mh == 3) by_w.template operator()<3>();
-  else by_w.template operator()<4>();
+  if (mh == 2)
+    by_w.template operator()<2>();
+  else if (mh == 3)
+    by_w.template operator()<3>();
+  else
+    by_w.template operator()<4>();
 }
 
 // y [n, c_out, out_h, out_w] (written) = x [n, c_in, h, w], zero-padded by (ph, pw), convolved
@@ -737,7 +811,7 @@ void winograd_conv(const T* x, int64_t n, int64_t c_in, int64_t h, int64_t w, in
                               ph, pw);
     T* const ys = y + s0 * out_image;
     // Tiles in blocks of tb, the blocks split over threads.
-    const int64_t tb = in.block(c_out, conv_winograd_block_bytes);
+    const int64_t tb = in.spread(in.block(c_out, conv_winograd_block_bytes));
     const int64_t blocks = (in.tiles + tb - 1) / tb;
     cpu::parallel_chunks(blocks, cpu::chunk_count(blocks, 1), [&](int, int64_t b0, int64_t b1) {
       Tensor<T> v = Tensor<T>::empty({tb * K * c_in}), m = Tensor<T>::empty({tb * K * c_out});
@@ -776,7 +850,7 @@ void winograd_weight_grad(const T* x, const T* gy, int64_t n, int64_t c_in, int6
     const WinogradInput<T> in(x + s0 * c_in * h * w, std::min(group, n - s0), c_in, h, w, kh, kw,
                               ph, pw);
     const T* const gys = gy + s0 * out_image;
-    const int64_t tb = in.block(c_out, 2 * conv_winograd_block_bytes);
+    const int64_t tb = in.spread(in.block(c_out, 2 * conv_winograd_block_bytes));
     const int64_t blocks = (in.tiles + tb - 1) / tb;
     if (du.empty())
       for (int c = 0; c < cpu::chunk_count(blocks, 1); ++c)
@@ -815,8 +889,8 @@ void winograd_weight_grad(const T* x, const T* gy, int64_t n, int64_t c_in, int6
               typename S::V yv[Mh][Mw];
               for (int i = 0; i < Mh; ++i)
                 for (int j = 0; j < Mw; ++j) yv[i][j] = S::loadu(lanes[i][j]);
-              wg::output_grad_tile<T, Mh, Mw>(
-                  yv, z.data() + kn::packed_offset<T>(nt, c_out, t, co), zs);
+              wg::output_grad_tile<T, Mh, Mw>(yv, z.data() + kn::packed_offset<T>(nt, c_out, t, co),
+                                              zs);
             }
           }
         });
@@ -849,26 +923,28 @@ void conv2d_direct_forward(const Tensor<T>& xc, const Tensor<T>& wc, const cpu::
   const int64_t padded = geo.channels * hp * wp, image = geo.channels * geo.height * geo.width;
   // B: the weight as [taps, C_out], packed once.
   PoolArray<T> bw(kn::packed_panels_size<T>(k, c_out));
-  kn::pack_panels_transposed(wc.data(), k, 0, k, k, c_out, bw.data);
+  split_columns(c_out, k * c_out, [&](int64_t j_lo, int64_t j_hi) {
+    kn::pack_panels_transposed(wc.data(), k, 0, k, k, c_out, bw.data, j_lo, j_hi);
+  });
   PoolArray<int64_t> taps(k);
   tap_offsets(geo.channels, geo.kernel_h, geo.kernel_w, geo.dilation_h, geo.dilation_w, hp, wp,
               taps.data);
   const int64_t group = conv_group(n, p);
   const bool pad = geo.pad_h > 0 || geo.pad_w > 0;
-  for_each_group(n, group, cpu::chunk_count((n + group - 1) / group, 1),
-                 [&](int64_t s0, int64_t g, int) {
-                   Tensor<T> xp = pad ? Tensor<T>::empty({g * padded}) : Tensor<T>();
-                   if (pad)
-                     pad_images(xc.data() + s0 * image, g, geo.channels, geo.height, geo.width,
-                                geo.pad_h, geo.pad_w, xp.data());
-                   PoolArray<int64_t> rows(g * p);
-                   position_offsets(g, padded, geo.out_h, geo.out_w, geo.stride_h, geo.stride_w, wp,
-                                    rows.data);
-                   Tensor<T> res = Tensor<T>::empty({g * p, c_out});
-                   kn::gather_gemm<T>(g * p, c_out, k, pad ? xp.data() : xc.data() + s0 * image,
-                                      rows.data, taps.data, bw.data, res.data(), c_out, false);
-                   positions_to_channels(res.data(), g, c_out, p, out.data() + s0 * c_out * p);
-                 });
+  for_each_group(
+      n, group, cpu::chunk_count((n + group - 1) / group, 1), [&](int64_t s0, int64_t g, int) {
+        Tensor<T> xp = pad ? Tensor<T>::empty({g * padded}) : Tensor<T>();
+        if (pad)
+          pad_images(xc.data() + s0 * image, g, geo.channels, geo.height, geo.width, geo.pad_h,
+                     geo.pad_w, xp.data());
+        PoolArray<int64_t> rows(g * p);
+        position_offsets(g, padded, geo.out_h, geo.out_w, geo.stride_h, geo.stride_w, wp,
+                         rows.data);
+        Tensor<T> res = Tensor<T>::empty({g * p, c_out});
+        gather_gemm_rows_parallel<T>(g * p, c_out, k, pad ? xp.data() : xc.data() + s0 * image,
+                                     rows.data, taps.data, bw.data, res.data(), c_out, false);
+        positions_to_channels(res.data(), g, c_out, p, out.data() + s0 * c_out * p);
+      });
 }
 
 template <Floating T>
@@ -908,13 +984,13 @@ Tensor<T> conv2d_direct(const Tensor<T>& x, const Tensor<T>& weight, const Tenso
     const bool direct_x = want_x && !wino_x && DirectInputGrad<T>::possible(geo);
     const bool strided_x = want_x && !wino_x && !direct_x && StridedInputGrad<T>::possible(geo);
     Tensor<T> gx = want_x ? (direct_x || wino_x || strided_x ? Tensor<T>::empty(x.shape())
-                                                : Tensor<T>::zeros(x.shape()))
+                                                             : Tensor<T>::zeros(x.shape()))
                           : Tensor<T>();
     if (wino_x) {  // gx = g, padded by k - 1 - pad, convolved with the flipped kernel
       const T* wd = wt.data();
       winograd_conv<T>(
-          g.data(), n, c_out, geo.out_h, geo.out_w, kh, kw, kh - 1 - geo.pad_h,
-          kw - 1 - geo.pad_w, c_in,
+          g.data(), n, c_out, geo.out_h, geo.out_w, kh, kw, kh - 1 - geo.pad_h, kw - 1 - geo.pad_w,
+          c_in,
           [&](int64_t ci, int64_t co, int64_t ky, int64_t kx) {
             return wd[((co * c_in + ci) * kh + kh - 1 - ky) * kw + kw - 1 - kx];
           },
@@ -923,12 +999,13 @@ Tensor<T> conv2d_direct(const Tensor<T>& x, const Tensor<T>& weight, const Tenso
     const int64_t group = conv_group(n, p);
     const int chunks = cpu::chunk_count((n + group - 1) / group, 1);
     std::vector<Tensor<T>> gw;  // per chunk, [taps, C_out]
-    for (int c = 0; want_w && !wino_w && c < chunks; ++c) gw.push_back(Tensor<T>::zeros({k, c_out}));
+    for (int c = 0; want_w && !wino_w && c < chunks; ++c)
+      gw.push_back(Tensor<T>::zeros({k, c_out}));
     Tensor<T> gw_wino;
     if (wino_w) {
       gw_wino = Tensor<T>::empty(wt.shape());
-      winograd_weight_grad<T>(x.data(), g.data(), n, c_in, geo.height, geo.width, kh, kw,
-                              geo.pad_h, geo.pad_w, c_out, gw_wino.data());
+      winograd_weight_grad<T>(x.data(), g.data(), n, c_in, geo.height, geo.width, kh, kw, geo.pad_h,
+                              geo.pad_w, c_out, gw_wino.data());
     }
     PoolArray<int64_t> taps(k);
     tap_offsets(c_in, kh, kw, geo.dilation_h, geo.dilation_w, hp, wp, taps.data);
@@ -952,9 +1029,9 @@ Tensor<T> conv2d_direct(const Tensor<T>& x, const Tensor<T>& weight, const Tenso
         for (int64_t s = 0; s < gs; ++s)
           cpu::kernel::pack_panels_transposed(gs0 + s * c_out * p, p, s * p, p, gs * p, c_out,
                                               bg.data);
-        cpu::kernel::gather_gemm<T>(k, c_out, gs * p, pad ? xp.data() : x.data() + s0 * image,
-                                    taps.data, positions.data, bg.data,
-                                    gw[static_cast<size_t>(chunk)].data(), c_out, true);
+        gather_gemm_rows_parallel<T>(k, c_out, gs * p, pad ? xp.data() : x.data() + s0 * image,
+                                     taps.data, positions.data, bg.data,
+                                     gw[static_cast<size_t>(chunk)].data(), c_out, true);
       }
       if (direct_x) {
         dx->run(gs0, gs, gx.data() + s0 * image);

@@ -548,28 +548,35 @@ int64_t packed_offset(int64_t k, int64_t n, int64_t p, int64_t j) {
 // writes run along the rows (a weight is made row-contiguous first, see conv.hpp's
 // taps_by_channel), so that packing costs a copy: it is done on every backward pass, and at
 // batch 1 it would otherwise rival the product itself.
+// Only the panels that start in columns [j_lo, j_hi) are written (threads split a pack so).
 template <class T, class Row>
-void pack_panels(int64_t k, int64_t n, Row&& row, T* dst) {
+void pack_panels(int64_t k, int64_t n, Row&& row, T* dst, int64_t j_lo = 0,
+                 int64_t j_hi = INT64_MAX) {
   for (int64_t j0 = 0; j0 < n;) {
     const int64_t nr = panel_width_at<T>(n, j0), cols = std::min(nr, n - j0);
-    for (int64_t p = 0; p < k; ++p) {
-      T* out = dst + p * nr;
-      std::copy_n(static_cast<const T*>(row(p)) + j0, cols, out);
-      std::fill(out + cols, out + nr, T(0));
-    }
-    dst += nr * k;
+    if (j0 >= j_lo && j0 < j_hi)
+      for (int64_t p = 0; p < k; ++p) {
+        T* out = dst + j0 * k + p * nr;
+        std::copy_n(static_cast<const T*>(row(p)) + j0, cols, out);
+        std::fill(out + cols, out + nr, T(0));
+      }
     j0 += nr;
   }
 }
 
 // Rows [p0, p0 + kn) of the packed B of a k x n matrix (pack_panels' layout) from the kn x n
 // block whose element (p, j) is src[j * ld + p]: a weight [C_out, taps], or one sample's output
-// gradient [C_out, positions]. Reads src along its rows.
+// gradient [C_out, positions]. Reads src along its rows. Only the panels that start in columns
+// [j_lo, j_hi) are written.
 template <class T>
 void pack_panels_transposed(const T* src, int64_t ld, int64_t p0, int64_t kn, int64_t k, int64_t n,
-                            T* dst) {
+                            T* dst, int64_t j_lo = 0, int64_t j_hi = INT64_MAX) {
   for (int64_t j0 = 0; j0 < n;) {
     const int64_t nr = panel_width_at<T>(n, j0), cols = std::min(nr, n - j0);
+    if (j0 < j_lo || j0 >= j_hi) {
+      j0 += nr;
+      continue;
+    }
     T* panel = dst + j0 * k + p0 * nr;
     transpose(src + j0 * ld, ld, cols, kn, panel, nr);
     if (cols < nr)
