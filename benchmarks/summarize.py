@@ -38,8 +38,9 @@ UNITS = {}  # benchmark name -> the time unit its program reports in
 UNIT_NAMES = {"ns": "ns", "us": "µs", "ms": "ms", "s": "s"}
 # Issue 3's targets: nabla at least this many times faster than libtorch (time ratio torch / nabla).
 LAYER_TARGETS = {"conv2d": 1.0, "conv_transpose2d": 1.0}
-GAN_TARGETS = {"row3": 3.0, "row6": 1.2, "row7": 1.0}
-GAN_ROWS = {"row3": "row 3 (batch 1)", "row6": "row 6 (batch 100)", "row7": "row 7, DCGAN (batch 128)"}
+GAN_TARGETS = {"row3/batch:1": 3.0, "row6/batch:100": 1.2, "row7/batch:128": 1.0}
+GAN_ROWS = {"row3/batch:1": "row 3 (batch 1)", "row6/batch:100": "row 6 (batch 100)",
+            "row7/batch:128": "row 7, DCGAN (batch 128)", "row7/batch:1": "row 7, DCGAN (batch 1)"}
 
 
 def disturbance(results, stem):
@@ -298,7 +299,7 @@ def gan_section(series, context, out):
              if config == "env" and re.match(r"^gan/", name) and "_handwritten/" not in name]
     if not names:
         return
-    row_of = lambda case: case.split("/")[1]
+    row_of = lambda case: case.removeprefix("gan/")
     target_of = lambda case: GAN_TARGETS.get(row_of(case))
     out.append("### One GAN training iteration, time per iteration (median across rounds; lower is better)\n")
     out.append(torch_note(context, "gan"))
