@@ -244,6 +244,21 @@ Tensor<double> batch_norm_functional(const Spec& s, const Inputs<double>& in,
                            s.f("momentum"), s.f("eps"));
 }
 
+// A fixture's class indices (float64 integers) as the int64 target of a class-index loss.
+template <class T>
+nabla::Tensor<int64_t> labels_of(const nabla::Tensor<T>& t) {
+  const std::vector<T> v = t.to_vector();
+  const std::vector<int64_t> l(v.begin(), v.end());
+  return nabla::Tensor<int64_t>::from(std::span<const int64_t>(l), t.shape());
+}
+template <class T>
+nabla::nn::CrossEntropyLoss<T> with_weight(const nabla::nn::CrossEntropyLoss<T>& loss,
+                                           const nabla::Tensor<T>& weight) {
+  nabla::CrossEntropyOptions<T> o = loss.options();
+  o.weight = weight;
+  return nabla::nn::CrossEntropyLoss<T>(o);
+}
+
 const std::map<std::string, Kind>& kinds() {
   using namespace nabla;
   using Buffers = std::map<std::string, Tensor<double>>;
@@ -432,6 +447,48 @@ const std::map<std::string, Kind>& kinds() {
            },
            [](const Spec& s, const Inputs<double>& in, const Inputs<double>&, const Buffers&) {
              return binary_cross_entropy_with_logits(in[0], in[1], reduction(s));
+           })},
+      {"CrossEntropyLoss",
+       kind(
+           [](const Spec& s, auto t) {
+             using T = decltype(t);
+             const nn::CrossEntropyLoss<T> loss({.ignore_index = s.i("ignore"),
+                                                 .reduction = reduction(s),
+                                                 .label_smoothing = s.f("smoothing")});
+             const bool weighted = s.b("weighted"), probs = s.b("probs");
+             return Built<T>{nullptr, [loss, weighted, probs](const Inputs<T>& in) {
+                               nn::CrossEntropyLoss<T> l = loss;
+                               if (weighted) l = with_weight(loss, in[2]);
+                               return probs ? l(in[0], in[1]) : l(in[0], labels_of(in[1]));
+                             }};
+           },
+           [](const Spec& s, const Inputs<double>& in, const Inputs<double>&, const Buffers&) {
+             CrossEntropyOptions<double> o{.ignore_index = s.i("ignore"),
+                                           .reduction = reduction(s),
+                                           .label_smoothing = s.f("smoothing")};
+             if (s.b("weighted")) o.weight = in[2];
+             return s.b("probs") ? cross_entropy(in[0], in[1], o)
+                                 : cross_entropy(in[0], labels_of(in[1]), o);
+           })},
+      {"NLLLoss",
+       kind(
+           [](const Spec& s, auto t) {
+             using T = decltype(t);
+             const int64_t ignore = s.i("ignore");
+             const Reduction red = reduction(s);
+             const bool weighted = s.b("weighted");
+             return Built<T>{nullptr, [ignore, red, weighted](const Inputs<T>& in) {
+                               const nn::NLLLoss<T> loss({.weight = weighted ? in[2] : Tensor<T>(),
+                                                          .ignore_index = ignore,
+                                                          .reduction = red});
+                               return loss(in[0], labels_of(in[1]));
+                             }};
+           },
+           [](const Spec& s, const Inputs<double>& in, const Inputs<double>&, const Buffers&) {
+             return nll_loss(in[0], labels_of(in[1]),
+                             {.weight = s.b("weighted") ? in[2] : Tensor<double>(),
+                              .ignore_index = s.i("ignore"),
+                              .reduction = reduction(s)});
            })},
   };
   return table;
@@ -719,7 +776,8 @@ TEST_CASE("golden: LayerNorm and BatchNorm match PyTorch, running statistics inc
           "[golden][nn][norm]") {
   run_layer_fixture("nn_norm.txt");
 }
-TEST_CASE("golden: MSELoss, BCELoss and BCEWithLogitsLoss match PyTorch", "[golden][nn][loss]") {
+TEST_CASE("golden: MSELoss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss and NLLLoss match PyTorch",
+          "[golden][nn][loss]") {
   run_layer_fixture("nn_loss.txt");
 }
 

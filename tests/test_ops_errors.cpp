@@ -1,6 +1,5 @@
 // Bad input to every op family throws nabla::Error naming the op and the shapes involved.
 #include <catch2/catch.hpp>
-
 #include <nabla/nabla.hpp>
 
 using namespace nabla;
@@ -19,7 +18,8 @@ TEST_CASE("elementwise ops reject shapes that do not broadcast", "[ops][errors]"
   CHECK_THROWS_WITH(gt(a, b), Contains("gt"));
   CHECK_THROWS_WITH(where(a, a, b), Contains("where"));
   CHECK_THROWS_WITH(masked_fill(a, Tensor<float>::zeros({2, 2}), 1.f), Contains("masked_fill"));
-  CHECK_THROWS_WITH(masked_fill(Tensor<float>::zeros({3}), a, 1.f), Contains("masked_fill") && Contains("[3]"));
+  CHECK_THROWS_WITH(masked_fill(Tensor<float>::zeros({3}), a, 1.f),
+                    Contains("masked_fill") && Contains("[3]"));
   CHECK_THROWS_WITH(clamp(a, 1.f, 0.f), Contains("clamp") && Contains("lo <= hi"));
   Tensor<float> undefined;
   CHECK_THROWS_WITH(exp(undefined), Contains("exp") && Contains("undefined"));
@@ -47,18 +47,21 @@ TEST_CASE("matmul checks its operands", "[ops][errors]") {
   auto a = Tensor<float>::zeros({2, 3});
   CHECK_THROWS_WITH(matmul(a, Tensor<float>::zeros({4, 2})),
                     Contains("matmul") && Contains("[2, 3]") && Contains("[4, 2]"));
-  CHECK_THROWS_WITH(matmul(a, Tensor<float>::scalar(1.f)), Contains("matmul") && Contains("at least 1 dim"));
+  CHECK_THROWS_WITH(matmul(a, Tensor<float>::scalar(1.f)),
+                    Contains("matmul") && Contains("at least 1 dim"));
   CHECK_THROWS_WITH(matmul(Tensor<float>::zeros({2, 2, 3}), Tensor<float>::zeros({3, 3, 4})),
                     Contains("matmul") && Contains("broadcast"));
 }
 
 TEST_CASE("cat and stack check shapes", "[ops][errors]") {
   auto a = Tensor<float>::zeros({2, 3});
-  CHECK_THROWS_WITH(cat({a, Tensor<float>::zeros({2, 4})}, 0),
-                    Contains("cat") && Contains("tensor 1") && Contains("[2, 4]") && Contains("[2, 3]"));
+  CHECK_THROWS_WITH(
+      cat({a, Tensor<float>::zeros({2, 4})}, 0),
+      Contains("cat") && Contains("tensor 1") && Contains("[2, 4]") && Contains("[2, 3]"));
   CHECK_THROWS_WITH(cat({a, a}, 2), Contains("cat") && Contains("dim 2"));
   CHECK_THROWS_WITH(cat(std::vector<Tensor<float>>{}, 0), Contains("at least one"));
-  CHECK_THROWS_WITH(stack({a, Tensor<float>::zeros({3, 2})}, 0), Contains("stack") && Contains("[3, 2]"));
+  CHECK_THROWS_WITH(stack({a, Tensor<float>::zeros({3, 2})}, 0),
+                    Contains("stack") && Contains("[3, 2]"));
   CHECK_THROWS_WITH(stack({a, a}, 3), Contains("stack"));
 }
 
@@ -67,7 +70,43 @@ TEST_CASE("ops compute on empty tensors without touching memory", "[ops]") {
   CHECK((e + 1.f).shape() == Shape{0, 4});
   CHECK(sigmoid(e).numel() == 0);
   CHECK(matmul(e, Tensor<float>::zeros({4, 2})).shape() == Shape{0, 2});
-  CHECK(matmul(Tensor<float>::zeros({2, 0}), Tensor<float>::zeros({0, 3})).to_vector() == std::vector<float>(6, 0.f));
+  CHECK(matmul(Tensor<float>::zeros({2, 0}), Tensor<float>::zeros({0, 3})).to_vector() ==
+        std::vector<float>(6, 0.f));
   CHECK(cat({e, Tensor<float>::ones({1, 4})}, 0).shape() == Shape{1, 4});
   CHECK(softmax(e, 1).numel() == 0);
+}
+
+TEST_CASE("cross_entropy and nll_loss check targets, weights and options", "[ops][errors][loss]") {
+  auto x = Tensor<float>::zeros({3, 4});
+  auto labels = [](std::vector<int64_t> v, Shape s) {
+    return Tensor<int64_t>::from(std::span<const int64_t>(v), s);
+  };
+  const auto t = labels({0, 3, 1}, {3});
+  CHECK_THROWS_WITH(
+      cross_entropy(x, labels({0, 4, 1}, {3})),
+      Contains("cross_entropy") && Contains("target 4 at position 1") && Contains("[0, 4)"));
+  CHECK_THROWS_WITH(nll_loss(x, labels({-1, 0, 1}, {3})),
+                    Contains("nll_loss") && Contains("target -1"));
+  CHECK_THROWS_WITH(cross_entropy(x, labels({0, 1}, {2})), Contains("cross_entropy") &&
+                                                               Contains("target shape [2]") &&
+                                                               Contains("[3, 4]"));
+  CHECK_THROWS_WITH(cross_entropy(x, labels({0, 1, 2}, {3, 1})), Contains("expected [3]"));
+  CHECK_THROWS_WITH(cross_entropy(Tensor<float>::zeros({2, 3, 5}), labels({0, 1}, {2})),
+                    Contains("expected [2, 5]"));
+  CHECK_THROWS_WITH(cross_entropy(x, t, {.weight = Tensor<float>::ones({3})}),
+                    Contains("weight has shape [3]") && Contains("expected [4]"));
+  CHECK_THROWS_WITH(cross_entropy(x, t, {.label_smoothing = 1.5}),
+                    Contains("label_smoothing") && Contains("1.5"));
+  CHECK_THROWS_WITH(cross_entropy(Tensor<float>::scalar(1.f), labels({0}, {})),
+                    Contains("cross_entropy"));
+  CHECK_THROWS_WITH(cross_entropy(x, t, {.weight = Tensor<float>::ones({4}).requires_grad_()}),
+                    Contains("class weights"));
+  CHECK_THROWS_WITH(cross_entropy(x, Tensor<float>::zeros({3, 5})),
+                    Contains("cross_entropy") && Contains("[3, 5]"));
+  // Not errors: a target equal to ignore_index, even outside [0, C); every row ignored gives NaN,
+  // as PyTorch.
+  CHECK(cross_entropy(x, labels({-100, 2, 1}, {3})).item() == Approx(std::log(4.0)));
+  CHECK(std::isnan(cross_entropy(x, labels({-100, -100, -100}, {3})).item()));
+  CHECK(nll_loss(x, labels({7, 7, 7}, {3}), {.ignore_index = 7, .reduction = Reduction::Sum})
+            .item() == 0.f);
 }

@@ -25,6 +25,10 @@ tensor roles.
               LayerNorm(shape,eps,affine) BatchNorm1d/BatchNorm2d(features,eps,momentum,affine,
               track,mode)                                            mode: train or eval
     Losses:   MSELoss(reduction) BCELoss(reduction) BCEWithLogitsLoss(reduction)
+              CrossEntropyLoss(reduction,ignore,smoothing,weighted,probs)
+              NLLLoss(reduction,ignore,weighted)
+              (class-index targets are in1 as float64 integers; with weighted=1 the class
+              weights are in2; probs=1: in1 holds class probabilities)
     Optimisers (nn_optim.txt): SGD(lr,momentum,dampening,weight_decay,nesterov)
               Adam(lr,beta1,beta2,eps,weight_decay,amsgrad)
     The GAN iteration (nn_gan.txt): GANRow3(zdim,hidden,image,slope,lr)
@@ -466,6 +470,80 @@ def losses():
                requires_grad=(0,))
 
 
+class ClassLoss(nn.Module):
+    """F.cross_entropy or F.nll_loss with the target as float64 class indices (in1) and the class
+    weights as an input (in2), so that the fixture's inputs are all float64 tensors."""
+
+    def __init__(self, nll, reduction, ignore, smoothing=0.0, probs=False):
+        super().__init__()
+        self.nll, self.reduction, self.ignore = nll, reduction, ignore
+        self.smoothing, self.probs = smoothing, probs
+
+    def forward(self, x, t, w=None):
+        if self.nll:
+            return F.nll_loss(x, t.long(), weight=w, ignore_index=self.ignore,
+                              reduction=self.reduction)
+        return F.cross_entropy(x, t if self.probs else t.long(), weight=w,
+                               ignore_index=self.ignore, reduction=self.reduction,
+                               label_smoothing=self.smoothing)
+
+
+def class_losses():
+    f = "loss"
+
+    def case(name, x, t, w=None, red="mean", ignore=-100, smoothing=0.0, nll=False, probs=False):
+        inputs = [x, t] + ([w] if w is not None else [])
+        if nll:
+            op = spec("NLLLoss", reduction=red, ignore=ignore, weighted=w is not None)
+        else:
+            op = spec("CrossEntropyLoss", reduction=red, ignore=ignore, smoothing=smoothing,
+                      weighted=w is not None, probs=probs)
+        layer_case(f, name, op, ClassLoss(nll, red, ignore, smoothing, probs), inputs,
+                   requires_grad=(0, 1) if probs else (0,))
+
+    def labels(r, classes, *shape):
+        return r.randint(0, classes, *shape).double()
+
+    for red in ("mean", "sum", "none"):
+        r = Rng("cross_entropy_" + red)
+        case("cross_entropy_" + red, r.randn(4, 5, scale=2.0), labels(r, 5, 4), red=red)
+        r = Rng("cross_entropy_weighted_ignored_smoothed_" + red)
+        # Class 2 is ignore_index: a valid class whose rows count for nothing.
+        case("cross_entropy_weighted_ignored_smoothed_" + red, r.randn(6, 4),
+             torch.tensor([0.0, 2.0, 3.0, 1.0, 2.0, 3.0]), r.uniform(0.5, 2.0, 4), red=red,
+             ignore=2, smoothing=0.2)
+        r = Rng("nll_loss_" + red)
+        case("nll_loss_" + red, torch.log_softmax(r.randn(4, 5), 1), labels(r, 5, 4), red=red,
+             nll=True)
+        r = Rng("cross_entropy_probs_" + red)
+        case("cross_entropy_probs_" + red, r.randn(3, 4),
+             torch.softmax(r.randn(3, 4, scale=2.0), 1), r.uniform(0.5, 2.0, 4), red=red,
+             smoothing=0.1, probs=True)
+    r = Rng("cross_entropy_weighted")
+    case("cross_entropy_weighted", r.randn(5, 3), labels(r, 3, 5), r.uniform(0.5, 2.0, 3))
+    r = Rng("cross_entropy_ignored")  # the default ignore_index, -100, in two rows
+    case("cross_entropy_ignored", r.randn(4, 3), torch.tensor([1.0, -100.0, 0.0, -100.0]))
+    r = Rng("cross_entropy_smoothed")
+    case("cross_entropy_smoothed", r.randn(3, 6), labels(r, 6, 3), smoothing=0.1)
+    r = Rng("cross_entropy_batch1")
+    case("cross_entropy_batch1", r.randn(1, 10, scale=3.0), labels(r, 10, 1))
+    r = Rng("cross_entropy_unbatched")  # input [C], target []
+    case("cross_entropy_unbatched", r.randn(5), torch.tensor(3.0), smoothing=0.05)
+    r = Rng("cross_entropy_spatial")  # input [N, C, H, W], target [N, H, W]
+    case("cross_entropy_spatial", r.randn(2, 3, 2, 3), labels(r, 3, 2, 2, 3),
+         r.uniform(0.5, 2.0, 3), smoothing=0.1)
+    r = Rng("cross_entropy_spatial_none")
+    case("cross_entropy_spatial_none", r.randn(2, 4, 3), labels(r, 4, 2, 3), red="none")
+    r = Rng("cross_entropy_large_logits")  # log-sum-exp keeps these finite
+    case("cross_entropy_large_logits", torch.tensor([[500.0, -500.0, 0.0], [-800.0, 700.0, 699.0]]),
+         torch.tensor([1.0, 2.0]))
+    r = Rng("nll_loss_weighted_ignored")
+    case("nll_loss_weighted_ignored", torch.log_softmax(r.randn(5, 4), 1),
+         torch.tensor([3.0, -100.0, 0.0, 3.0, 1.0]), r.uniform(0.5, 2.0, 4), nll=True)
+    r = Rng("nll_loss_spatial")
+    case("nll_loss_spatial", torch.log_softmax(r.randn(2, 3, 4), 1), labels(r, 3, 2, 4), nll=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # Optimisers: 20 steps with fixed gradients
 
@@ -689,6 +767,7 @@ def main():
     layer_norms()
     batch_norms()
     losses()
+    class_losses()
     optimisers()
     gan_row3()
     names = [c.name for cases in FILES.values() for c in cases]

@@ -98,11 +98,6 @@ Tensor<float> shift_images(const Tensor<float>& images, int64_t max_shift, std::
   return out;
 }
 
-// -mean over the batch of sum_c onehot_c * log softmax(logits)_c.
-Tensor<float> cross_entropy(const Tensor<float>& logits, const Tensor<int64_t>& labels) {
-  return -mean(sum(one_hot<float>(labels, kClasses) * log_softmax(logits, 1), 1));
-}
-
 struct TrainResult {
   int64_t steps = 0;
   double seconds = 0;      // wall-clock
