@@ -1,11 +1,9 @@
 // Checkpoints: round trips of modules and optimizers, atomic replacement, and every way a file or
 // a module can fail to match.
 #include <catch2/catch.hpp>
-
-#include <nabla/nabla.hpp>
-
 #include <filesystem>
 #include <fstream>
+#include <nabla/nabla.hpp>
 
 using namespace nabla;
 using Catch::Contains;
@@ -22,8 +20,8 @@ struct TempDir {
 };
 
 nn::Sequential<float> make_net() {
-  return nn::Sequential<float>(nn::Linear<float>(4, 3), nn::BatchNorm1d<float>(3), nn::LeakyReLU<float>(0.2),
-                               nn::Linear<float>(3, 1));
+  return nn::Sequential<float>(nn::Linear<float>(4, 3), nn::BatchNorm1d<float>(3),
+                               nn::LeakyReLU<float>(0.2), nn::Linear<float>(3, 1));
 }
 
 std::vector<char> read_bytes(const std::string& path) {
@@ -85,6 +83,62 @@ TEST_CASE("a module and its optimizer round-trip through a file", "[checkpoint]"
   CHECK(values(third) == values(net));
 }
 
+TEST_CASE(
+    "RMSprop (centered, with momentum) and AdamW round-trip through a file and continue "
+    "identically",
+    "[checkpoint]") {
+  TempDir dir;
+  auto x = Tensor<float>::randn({8, 4});
+  auto run = [&](auto make_opt, const char* name) {
+    INFO(name);
+    manual_seed(3);
+    auto net = make_net();
+    auto opt = make_opt(net.parameters(), 0.01);
+    for (int i = 0; i < 3; ++i) {
+      opt.zero_grad();
+      mean(net(x)).backward();
+      opt.step();
+    }
+    Checkpoint c;
+    c.add("net.", net);
+    c.add("opt.", opt);
+    c.save(dir.file(std::string(name) + ".ckpt"));
+    manual_seed(4);
+    auto other = make_net();
+    auto other_opt = make_opt(other.parameters(), 0.5);
+    const auto loaded = Checkpoint::load(dir.file(std::string(name) + ".ckpt"));
+    loaded.restore("net.", other);
+    loaded.restore("opt.", other_opt);
+    CHECK(other_opt.lr() == Approx(0.01));
+    for (int i = 0; i < 2; ++i) {
+      opt.zero_grad();
+      other_opt.zero_grad();
+      mean(net(x)).backward();
+      mean(other(x)).backward();
+      opt.step();
+      other_opt.step();
+    }
+    CHECK(values(other) == values(net));
+  };
+  run(
+      [](std::vector<Tensor<float>> p, double lr) {
+        return optim::RMSprop<float>(std::move(p), {.lr = lr, .momentum = 0.9, .centered = true});
+      },
+      "rmsprop");
+  run([](std::vector<Tensor<float>> p,
+         double lr) { return optim::AdamW<float>(std::move(p), {.lr = lr, .weight_decay = 0.1}); },
+      "adamw");
+  // A state without what the options need is refused.
+  manual_seed(5);
+  auto net = make_net();
+  optim::RMSprop<float> plain(net.parameters(), 0.01);
+  plain.zero_grad();
+  mean(net(x)).backward();
+  plain.step();
+  optim::RMSprop<float> centered(net.parameters(), {.centered = true});
+  CHECK_THROWS_WITH(centered.load_state_dict(plain.state_dict()), Contains("grad_avg"));
+}
+
 TEST_CASE("saving replaces the old file atomically", "[checkpoint]") {
   TempDir dir;
   auto net = make_net();
@@ -112,12 +166,14 @@ TEST_CASE("corrupt, truncated and foreign files are refused", "[checkpoint]") {
   save_module(dir.file("ok.ckpt"), net);
   const auto bytes = read_bytes(dir.file("ok.ckpt"));
 
-  CHECK_THROWS_WITH(Checkpoint::load(dir.file("missing.ckpt")), Contains("cannot open") && Contains("missing.ckpt"));
+  CHECK_THROWS_WITH(Checkpoint::load(dir.file("missing.ckpt")),
+                    Contains("cannot open") && Contains("missing.ckpt"));
 
   auto truncated = bytes;
   truncated.resize(bytes.size() / 2);
   write_bytes(dir.file("t.ckpt"), truncated);
-  CHECK_THROWS_WITH(Checkpoint::load(dir.file("t.ckpt")), Contains("t.ckpt") && (Contains("truncated") || Contains("checksum")));
+  CHECK_THROWS_WITH(Checkpoint::load(dir.file("t.ckpt")),
+                    Contains("t.ckpt") && (Contains("truncated") || Contains("checksum")));
 
   auto flipped = bytes;
   flipped[bytes.size() / 2] ^= 0x10;
@@ -149,14 +205,16 @@ TEST_CASE("restoring into a mismatched module throws and changes nothing", "[che
   save_module(dir.file("n.ckpt"), net);
   const auto ckpt = Checkpoint::load(dir.file("n.ckpt"));
 
-  auto wider = nn::Sequential<float>(nn::Linear<float>(4, 5), nn::BatchNorm1d<float>(5), nn::LeakyReLU<float>(0.2),
-                                     nn::Linear<float>(5, 1));
+  auto wider = nn::Sequential<float>(nn::Linear<float>(4, 5), nn::BatchNorm1d<float>(5),
+                                     nn::LeakyReLU<float>(0.2), nn::Linear<float>(5, 1));
   const auto before = values(wider);
-  CHECK_THROWS_WITH(ckpt.restore("", wider), Contains("0.weight") && Contains("[3, 4]") && Contains("[5, 4]"));
+  CHECK_THROWS_WITH(ckpt.restore("", wider),
+                    Contains("0.weight") && Contains("[3, 4]") && Contains("[5, 4]"));
   CHECK(values(wider) == before);
 
-  auto deeper = nn::Sequential<float>(nn::Linear<float>(4, 3), nn::BatchNorm1d<float>(3), nn::LeakyReLU<float>(0.2),
-                                      nn::Linear<float>(3, 1), nn::Linear<float>(1, 1));
+  auto deeper = nn::Sequential<float>(nn::Linear<float>(4, 3), nn::BatchNorm1d<float>(3),
+                                      nn::LeakyReLU<float>(0.2), nn::Linear<float>(3, 1),
+                                      nn::Linear<float>(1, 1));
   const auto deeper_before = values(deeper);
   CHECK_THROWS_WITH(ckpt.restore("", deeper), Contains("missing key '4.weight'"));
   CHECK(values(deeper) == deeper_before);
@@ -164,8 +222,8 @@ TEST_CASE("restoring into a mismatched module throws and changes nothing", "[che
   auto shallower = nn::Sequential<float>(nn::Linear<float>(4, 3), nn::BatchNorm1d<float>(3));
   CHECK_THROWS_WITH(ckpt.restore("", shallower), Contains("unexpected key '3.weight'"));
 
-  nn::Sequential<double> as_double(nn::Linear<double>(4, 3), nn::BatchNorm1d<double>(3), nn::LeakyReLU<double>(0.2),
-                                   nn::Linear<double>(3, 1));
+  nn::Sequential<double> as_double(nn::Linear<double>(4, 3), nn::BatchNorm1d<double>(3),
+                                   nn::LeakyReLU<double>(0.2), nn::Linear<double>(3, 1));
   CHECK_THROWS_WITH(ckpt.restore("", as_double), Contains("float32") && Contains("float64"));
 
   optim::SGD<float> sgd(net.parameters(), optim::SGDOptions{.lr = 0.1, .momentum = 0.9});

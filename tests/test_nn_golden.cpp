@@ -805,6 +805,22 @@ std::unique_ptr<nabla::optim::Optimizer<T>> make_optimizer(const Spec& s,
                                                  .eps = s.f("eps"),
                                                  .weight_decay = s.f("weight_decay"),
                                                  .amsgrad = s.b("amsgrad")});
+  if (s.kind() == "AdamW")
+    return std::make_unique<AdamW<T>>(std::move(params),
+                                      AdamWOptions{.lr = s.f("lr"),
+                                                   .beta1 = s.f("beta1"),
+                                                   .beta2 = s.f("beta2"),
+                                                   .eps = s.f("eps"),
+                                                   .weight_decay = s.f("weight_decay"),
+                                                   .amsgrad = s.b("amsgrad")});
+  if (s.kind() == "RMSprop")
+    return std::make_unique<RMSprop<T>>(std::move(params),
+                                        RMSpropOptions{.lr = s.f("lr"),
+                                                       .alpha = s.f("alpha"),
+                                                       .eps = s.f("eps"),
+                                                       .weight_decay = s.f("weight_decay"),
+                                                       .momentum = s.f("momentum"),
+                                                       .centered = s.b("centered")});
   throw std::runtime_error("no optimiser " + s.kind());
 }
 
@@ -865,6 +881,13 @@ void check_optimizer(const FixtureCase& c) {
   for (size_t i = 0; i < params.size(); ++i) {
     if (auto* sgd = dynamic_cast<nabla::optim::SGD<T>*>(opt.get())) {
       check_state(i, "momentum_buffer", sgd->momentum_buffer(i));
+    } else if (auto* rms = dynamic_cast<nabla::optim::RMSprop<T>*>(opt.get())) {
+      const auto& s = rms->state(i);
+      check_state(i, "square_avg", s.square_avg);
+      check_state(i, "momentum_buffer", s.momentum_buffer);
+      check_state(i, "grad_avg", s.grad_avg);
+      CHECK(static_cast<double>(s.step) ==
+            used.need("state." + std::to_string(i) + ".step").values.at(0));
     } else {
       const auto& s = dynamic_cast<nabla::optim::Adam<T>&>(*opt).state(i);
       check_state(i, "exp_avg", s.exp_avg);
@@ -879,7 +902,8 @@ void check_optimizer(const FixtureCase& c) {
 
 }  // namespace
 
-TEST_CASE("golden: SGD and Adam follow PyTorch's 20-step trajectories", "[golden][nn][optim]") {
+TEST_CASE("golden: SGD, Adam, AdamW and RMSprop follow PyTorch's 20-step trajectories",
+          "[golden][nn][optim]") {
   const Fixture fixture = read_checked("nn_optim.txt");
   for (const FixtureCase& c : fixture.cases) {
     INFO("case " << c.name << " (" << c.where << "), op " << c.op);
@@ -1609,6 +1633,19 @@ TEST_CASE("invalid hyper-parameters are refused with a nabla::Error", "[nn][erro
                       Contains("Nesterov"));
     CHECK_THROWS_WITH(optim::SGD<double>(lin.parameters(), optim::SGDOptions{.momentum = -0.5}),
                       Contains("momentum"));
+    CHECK_THROWS_WITH(optim::AdamW<double>(lin.parameters(), optim::AdamWOptions{.beta1 = -0.1}),
+                      Contains("AdamW") && Contains("beta1"));
+    CHECK_THROWS_WITH(
+        optim::AdamW<double>(lin.parameters(), optim::AdamWOptions{.weight_decay = -1}),
+        Contains("AdamW") && Contains("weight_decay"));
+    CHECK_THROWS_WITH(optim::RMSprop<double>(lin.parameters(), -0.01),
+                      Contains("RMSprop") && Contains("learning rate"));
+    CHECK_THROWS_WITH(
+        optim::RMSprop<double>(lin.parameters(), optim::RMSpropOptions{.alpha = -0.5}),
+        Contains("alpha"));
+    CHECK_THROWS_WITH(
+        optim::RMSprop<double>(lin.parameters(), optim::RMSpropOptions{.momentum = -1}),
+        Contains("momentum"));
     optim::Adam<double> adam(lin.parameters(), 1e-3);
     CHECK_THROWS_WITH(adam.set_lr(-1), Contains("learning rate"));
     CHECK(adam.lr() == 1e-3);

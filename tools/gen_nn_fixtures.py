@@ -31,6 +31,8 @@ tensor roles.
               weights are in2; probs=1: in1 holds class probabilities)
     Optimisers (nn_optim.txt): SGD(lr,momentum,dampening,weight_decay,nesterov)
               Adam(lr,beta1,beta2,eps,weight_decay,amsgrad)
+              AdamW(lr,beta1,beta2,eps,weight_decay,amsgrad)
+              RMSprop(lr,alpha,eps,weight_decay,momentum,centered)
     The GAN iteration (nn_gan.txt): GANRow3(zdim,hidden,image,slope,lr)
 
 Tensor roles of a layer or loss case (nn_layers.txt, nn_norm.txt, nn_loss.txt):
@@ -621,6 +623,35 @@ def optimisers():
     adam("adam_skipped_grads", lr=1e-2, skip={(3, 1), (4, 1), (1, 0), (20, 0)},
          zero={(5, 0), (12, 1), (13, 1)})
     adam("adam_amsgrad_zero_grads", lr=1e-2, amsgrad=True, zero={(4, 0), (5, 0), (6, 1)})
+
+    def adamw(name, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
+              lrs=None, skip=(), zero=()):
+        op = spec("AdamW", lr=lr, beta1=betas[0], beta2=betas[1], eps=eps,
+                  weight_decay=weight_decay, amsgrad=amsgrad)
+        optim_case(name, op, lambda ps: torch.optim.AdamW(
+            ps, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad),
+            lrs or [lr] * STEPS, skip, zero)
+
+    def rmsprop(name, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                centered=False, lrs=None, skip=(), zero=()):
+        op = spec("RMSprop", lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                  momentum=momentum, centered=centered)
+        optim_case(name, op, lambda ps: torch.optim.RMSprop(
+            ps, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+            centered=centered), lrs or [lr] * STEPS, skip, zero)
+
+    adamw("adamw_default")
+    adamw("adamw_betas_0.5_0.999_decay_0.1", lr=2e-3, betas=(0.5, 0.999), weight_decay=0.1)
+    adamw("adamw_amsgrad_set_lr", lr=1e-2, amsgrad=True, lrs=[1e-2] * 10 + [2e-3] * 10)
+    adamw("adamw_skipped_grads", lr=1e-2, skip={(2, 1), (3, 1), (9, 0)}, zero={(5, 0)})
+    rmsprop("rmsprop_default")
+    rmsprop("rmsprop_wgan_5e-5", lr=5e-5)  # the WGAN paper's setting
+    rmsprop("rmsprop_momentum_weight_decay", lr=1e-3, momentum=0.9, weight_decay=0.01)
+    rmsprop("rmsprop_centered", lr=1e-3, alpha=0.9, eps=1e-6, centered=True)
+    rmsprop("rmsprop_centered_momentum_set_lr", lr=1e-3, momentum=0.5, centered=True,
+            lrs=[1e-3] * 7 + [3e-4] * 13)
+    rmsprop("rmsprop_skipped_grads", lr=1e-3, momentum=0.9, skip={(4, 0), (5, 1)},
+            zero={(8, 1)})
 
 
 # ---------------------------------------------------------------------------------------------

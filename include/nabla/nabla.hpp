@@ -21,4 +21,5 @@
 #include "nabla/nn/loss.hpp"
 #include "nabla/optim/sgd.hpp"
 #include "nabla/optim/adam.hpp"
+#include "nabla/optim/rmsprop.hpp"
 #include "nabla/io/checkpoint.hpp"

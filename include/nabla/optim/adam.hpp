@@ -1,6 +1,7 @@
 #pragma once
-// Adam (Kingma & Ba) with L2 weight decay and AMSGrad, in PyTorch's formulation. One fused pass
-// per parameter: m and v are updated, and p moves by
+// Adam (Kingma & Ba) with L2 weight decay and AMSGrad, in PyTorch's formulation, and AdamW
+// (Loshchilov & Hutter: the decay decoupled, p *= 1 - lr * weight_decay before the update). One
+// fused pass per parameter: m and v are updated, and p moves by
 // lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps), with one square root and one division
 // per element.
 #include <cmath>
@@ -92,18 +93,17 @@ class Adam : public Optimizer<T> {
   };
 
   Adam(std::vector<Tensor<T>> params, AdamOptions options)
-      : Optimizer<T>(std::move(params), options.lr, "Adam"), o_(options) {
-    NABLA_CHECK(o_.beta1 >= 0 && o_.beta1 < 1, "Adam: beta1 must be in [0, 1), got ", o_.beta1);
-    NABLA_CHECK(o_.beta2 >= 0 && o_.beta2 < 1, "Adam: beta2 must be in [0, 1), got ", o_.beta2);
-    NABLA_CHECK(o_.eps >= 0, "Adam: eps must be non-negative, got ", o_.eps);
-    NABLA_CHECK(o_.weight_decay >= 0, "Adam: weight_decay must be non-negative, got ",
-                o_.weight_decay);
-    state_.resize(this->params_.size());
-  }
+      : Adam(std::move(params), options, false, "Adam") {}
   Adam(std::vector<Tensor<T>> params, double lr) : Adam(std::move(params), AdamOptions{.lr = lr}) {}
 
   void step() override {
+    // AdamW: the decay scales the parameter before the update and leaves the gradient alone.
+    const T shrink = static_cast<T>(1 - this->lr_ * o_.weight_decay);
     this->for_each_grad([&](size_t i, T* __restrict p, const T* __restrict g, int64_t n) {
+      if (decoupled_ && o_.weight_decay != 0)
+        cpu::parallel_for(n, kOptimizerGrain, [&](int64_t b, int64_t e) {
+          for (int64_t k = b; k < e; ++k) p[k] *= shrink;
+        });
       State& s = state_[i];
       if (s.step == 0) {
         s.exp_avg = Tensor<T>::zeros(this->params_[i].shape());
@@ -115,7 +115,8 @@ class Adam : public Optimizer<T> {
       const double bc2 = 1 - std::pow(o_.beta2, static_cast<double>(s.step));
       const T b1 = static_cast<T>(o_.beta1), b2 = static_cast<T>(o_.beta2),
               a1 = static_cast<T>(1 - o_.beta1), a2 = static_cast<T>(1 - o_.beta2),
-              eps = static_cast<T>(o_.eps), wd = static_cast<T>(o_.weight_decay);
+              eps = static_cast<T>(o_.eps),
+              wd = decoupled_ ? T(0) : static_cast<T>(o_.weight_decay);
       const T step_size = static_cast<T>(this->lr_ / bc1),
               inv_bc2_sqrt = static_cast<T>(1 / std::sqrt(bc2));
       T* __restrict m = s.exp_avg.data();
@@ -162,6 +163,7 @@ class Adam : public Optimizer<T> {
 
   const State& state(size_t i) const { return state_.at(i); }
   const AdamOptions& options() const { return o_; }
+  bool decoupled_weight_decay() const { return decoupled_; }
 
   nn::NamedTensors<T> state_dict() const override {
     nn::NamedTensors<T> out;
@@ -201,9 +203,47 @@ class Adam : public Optimizer<T> {
     state_ = std::move(next);
   }
 
+ protected:
+  Adam(std::vector<Tensor<T>> params, AdamOptions options, bool decoupled, const char* name)
+      : Optimizer<T>(std::move(params), options.lr, name), o_(options), decoupled_(decoupled) {
+    NABLA_CHECK(o_.beta1 >= 0 && o_.beta1 < 1, name, ": beta1 must be in [0, 1), got ", o_.beta1);
+    NABLA_CHECK(o_.beta2 >= 0 && o_.beta2 < 1, name, ": beta2 must be in [0, 1), got ", o_.beta2);
+    NABLA_CHECK(o_.eps >= 0, name, ": eps must be non-negative, got ", o_.eps);
+    NABLA_CHECK(o_.weight_decay >= 0, name, ": weight_decay must be non-negative, got ",
+                o_.weight_decay);
+    state_.resize(this->params_.size());
+  }
+
  private:
   AdamOptions o_;
+  bool decoupled_;
   std::vector<State> state_;
+};
+
+// AdamW's options: Adam's, with PyTorch's default decay of 1e-2.
+struct AdamWOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 1e-2;
+  bool amsgrad = false;
+};
+
+template <Floating T>
+class AdamW : public Adam<T> {
+ public:
+  AdamW(std::vector<Tensor<T>> params, AdamWOptions o)
+      : Adam<T>(std::move(params),
+                AdamOptions{.lr = o.lr,
+                            .beta1 = o.beta1,
+                            .beta2 = o.beta2,
+                            .eps = o.eps,
+                            .weight_decay = o.weight_decay,
+                            .amsgrad = o.amsgrad},
+                true, "AdamW") {}
+  AdamW(std::vector<Tensor<T>> params, double lr)
+      : AdamW(std::move(params), AdamWOptions{.lr = lr}) {}
 };
 
 }  // namespace nabla::optim
