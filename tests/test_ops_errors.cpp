@@ -110,3 +110,26 @@ TEST_CASE("cross_entropy and nll_loss check targets, weights and options", "[ops
   CHECK(nll_loss(x, labels({7, 7, 7}, {3}), {.ignore_index = 7, .reduction = Reduction::Sum})
             .item() == 0.f);
 }
+
+TEST_CASE("embedding checks its indices, weight and padding_idx", "[ops][errors]") {
+  const auto w = Tensor<float>::zeros({4, 3});
+  auto idx = [](std::vector<int64_t> v) { return Tensor<int64_t>::from(v); };
+  CHECK_THROWS_WITH(embedding(idx({0, 4}), w), Contains("embedding") &&
+                                                   Contains("index 4 at position 1") &&
+                                                   Contains("[0, 4)"));
+  CHECK_THROWS_WITH(embedding(idx({-1}), w), Contains("index -1"));
+  CHECK_THROWS_WITH(embedding(idx({0}), Tensor<float>::zeros({4})),
+                    Contains("embedding") && Contains("[4]"));
+  CHECK_THROWS_WITH(embedding(idx({0}), w, 4), Contains("padding_idx 4"));
+  CHECK_THROWS_WITH(embedding(idx({0}), w, -5), Contains("padding_idx -5"));
+  CHECK_THROWS_WITH(nn::Embedding<float>(0, 3),
+                    Contains("Embedding") && Contains("num_embeddings"));
+  CHECK_THROWS_WITH(nn::Embedding<float>(4, 3, 7),
+                    Contains("Embedding") && Contains("padding_idx 7"));
+  nn::Embedding<float> e(4, 3, -1);
+  CHECK(e.weight.to_vector()[9] == 0.f);  // the padding row starts at zero
+  CHECK_THROWS_WITH(e(Tensor<float>::from({1.5f})),
+                    Contains("Embedding") && Contains("whole number"));
+  CHECK(e(Tensor<float>::from({2.f})).shape() == Shape{1, 3});
+  CHECK(e(Tensor<int64_t>::scalar(1)).shape() == Shape{3});
+}

@@ -24,6 +24,7 @@ tensor roles.
               View(shape) Reshape(shape) ReLU() LeakyReLU(slope) Sigmoid() Tanh() Dropout(p,mode)
               LayerNorm(shape,eps,affine) BatchNorm1d/BatchNorm2d(features,eps,momentum,affine,
               track,mode)                                            mode: train or eval
+              Embedding(num,dim[,padding])  (in0: the indices as float64 integers)
     Losses:   MSELoss(reduction) BCELoss(reduction) BCEWithLogitsLoss(reduction)
               CrossEntropyLoss(reduction,ignore,smoothing,weighted,probs)
               NLLLoss(reduction,ignore,weighted)
@@ -490,6 +491,34 @@ class ClassLoss(nn.Module):
                                label_smoothing=self.smoothing)
 
 
+class TorchEmbedding(nn.Embedding):
+    """nn.Embedding fed the fixture's float64 indices."""
+
+    def forward(self, x):
+        return super().forward(x.long())
+
+
+def embeddings():
+    f = "layers"
+    for name, num, dim, padding, idx in (
+            ("embedding_labels", 10, 10, None, [3.0, 7.0, 3.0, 0.0, 9.0]),  # a cGAN's label embedding
+            ("embedding_2d_repeats", 6, 4, None, [[1.0, 5.0, 1.0], [0.0, 1.0, 2.0]]),
+            ("embedding_padding", 5, 3, 2, [[2.0, 4.0], [2.0, 0.0], [1.0, 2.0]]),
+            ("embedding_negative_padding", 5, 3, -1, [4.0, 0.0, 4.0, 3.0]),
+            ("embedding_scalar_index", 4, 6, None, 2.0)):
+        r = Rng(name)
+        m = TorchEmbedding(num, dim, padding_idx=padding)
+        with torch.no_grad():
+            m.weight.copy_(r.randn(num, dim))
+        args = {"num": num, "dim": dim}
+        if padding is not None:
+            args["padding"] = padding
+        # padding_idx withholds that row's gradient on purpose (PyTorch's rule), so a finite
+        # difference disagrees there: golden values only for those cases.
+        layer_case(f, name, spec("Embedding", **args), m, [torch.tensor(idx)], requires_grad=(),
+                   gradcheck=padding is None)
+
+
 def class_losses():
     f = "loss"
 
@@ -797,6 +826,7 @@ def main():
     activations()
     layer_norms()
     batch_norms()
+    embeddings()
     losses()
     class_losses()
     optimisers()

@@ -2,12 +2,15 @@
 // The layers of nabla::nn. Each is a thin Module over the op that does the work (ops/), with
 // PyTorch's constructor arguments, defaults and initialisation.
 #include <array>
+#include <cmath>
+#include <optional>
 #include <string>
 
 #include "nabla/nn/init.hpp"
 #include "nabla/nn/module.hpp"
 #include "nabla/ops/activation.hpp"
 #include "nabla/ops/conv.hpp"
+#include "nabla/ops/indexing.hpp"
 #include "nabla/ops/linear.hpp"
 #include "nabla/ops/norm.hpp"
 #include "nabla/ops/pool.hpp"
@@ -43,7 +46,8 @@ class Linear : public Module<T> {
   }
   Tensor<T> forward(const Tensor<T>& x) override { return linear(x, weight, bias); }
   std::string describe() const override {
-    return "Linear(in_features=" + std::to_string(in_features_) + ", out_features=" + std::to_string(out_features_) +
+    return "Linear(in_features=" + std::to_string(in_features_) +
+           ", out_features=" + std::to_string(out_features_) +
            ", bias=" + (bias.defined() ? "true" : "false") + ")";
   }
   void visit(Visitor<T>& v) override {
@@ -75,13 +79,14 @@ class Maxout : public Module<T> {
     bias.requires_grad_();
   }
   Tensor<T> forward(const Tensor<T>& x) override {
-    NABLA_CHECK(x.dim() == 2 && x.shape()[1] == in_features_, "Maxout(", in_features_, ", ", out_features_,
-                "): expected input [N, ", in_features_, "], got shape ", x.shape());
+    NABLA_CHECK(x.dim() == 2 && x.shape()[1] == in_features_, "Maxout(", in_features_, ", ",
+                out_features_, "): expected input [N, ", in_features_, "], got shape ", x.shape());
     const Tensor<T> z = linear(x, weight, bias);
     return max(z.view({x.shape()[0], out_features_, pieces_}), 2).values;
   }
   std::string describe() const override {
-    return "Maxout(in_features=" + std::to_string(in_features_) + ", out_features=" + std::to_string(out_features_) +
+    return "Maxout(in_features=" + std::to_string(in_features_) +
+           ", out_features=" + std::to_string(out_features_) +
            ", pieces=" + std::to_string(pieces_) + ")";
   }
   void visit(Visitor<T>& v) override {
@@ -99,8 +104,8 @@ class Conv2d : public Module<T> {
   Tensor<T> weight;  // [out_channels, in_channels, kh, kw]
   Tensor<T> bias;    // [out_channels], or undefined
 
-  Conv2d(int64_t in_channels, int64_t out_channels, std::array<int64_t, 2> kernel, Conv2dOptions options = {},
-         bool with_bias = true)
+  Conv2d(int64_t in_channels, int64_t out_channels, std::array<int64_t, 2> kernel,
+         Conv2dOptions options = {}, bool with_bias = true)
       : in_(in_channels), out_(out_channels), kernel_(kernel), options_(options) {
     detail::check_positive(in_channels, "Conv2d", "in_channels");
     detail::check_positive(out_channels, "Conv2d", "out_channels");
@@ -114,16 +119,21 @@ class Conv2d : public Module<T> {
     if (with_bias) bias.requires_grad_();
   }
   // Conv(ci, co, k, s, p) in GAN_VARIANTS.md notation.
-  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride = 1, int64_t padding = 0,
-         bool with_bias = true, int64_t dilation = 1)
+  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride = 1,
+         int64_t padding = 0, bool with_bias = true, int64_t dilation = 1)
       : Conv2d(in_channels, out_channels, {kernel, kernel},
-               Conv2dOptions{{stride, stride}, {padding, padding}, {dilation, dilation}, {0, 0}}, with_bias) {}
+               Conv2dOptions{{stride, stride}, {padding, padding}, {dilation, dilation}, {0, 0}},
+               with_bias) {}
 
   Tensor<T> forward(const Tensor<T>& x) override { return conv2d(x, weight, bias, options_); }
   std::string describe() const override {
-    return "Conv2d(" + std::to_string(in_) + ", " + std::to_string(out_) + ", kernel_size=" + detail::pair_str(kernel_) +
-           ", stride=" + detail::pair_str(options_.stride) + ", padding=" + detail::pair_str(options_.padding) +
-           (options_.dilation != std::array<int64_t, 2>{1, 1} ? ", dilation=" + detail::pair_str(options_.dilation) : "") +
+    return "Conv2d(" + std::to_string(in_) + ", " + std::to_string(out_) +
+           ", kernel_size=" + detail::pair_str(kernel_) +
+           ", stride=" + detail::pair_str(options_.stride) +
+           ", padding=" + detail::pair_str(options_.padding) +
+           (options_.dilation != std::array<int64_t, 2>{1, 1}
+                ? ", dilation=" + detail::pair_str(options_.dilation)
+                : "") +
            (bias.defined() ? "" : ", bias=false") + ")";
   }
   void visit(Visitor<T>& v) override {
@@ -162,17 +172,23 @@ class ConvTranspose2d : public Module<T> {
     if (with_bias) bias.requires_grad_();
   }
   // ConvT(ci, co, k, s, p) in GAN_VARIANTS.md notation.
-  ConvTranspose2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride = 1, int64_t padding = 0,
-                  int64_t output_padding = 0, bool with_bias = true, int64_t dilation = 1)
+  ConvTranspose2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride = 1,
+                  int64_t padding = 0, int64_t output_padding = 0, bool with_bias = true,
+                  int64_t dilation = 1)
       : ConvTranspose2d(in_channels, out_channels, {kernel, kernel},
-                        Conv2dOptions{{stride, stride}, {padding, padding}, {dilation, dilation},
+                        Conv2dOptions{{stride, stride},
+                                      {padding, padding},
+                                      {dilation, dilation},
                                       {output_padding, output_padding}},
                         with_bias) {}
 
-  Tensor<T> forward(const Tensor<T>& x) override { return conv_transpose2d(x, weight, bias, options_); }
+  Tensor<T> forward(const Tensor<T>& x) override {
+    return conv_transpose2d(x, weight, bias, options_);
+  }
   std::string describe() const override {
     return "ConvTranspose2d(" + std::to_string(in_) + ", " + std::to_string(out_) +
-           ", kernel_size=" + detail::pair_str(kernel_) + ", stride=" + detail::pair_str(options_.stride) +
+           ", kernel_size=" + detail::pair_str(kernel_) +
+           ", stride=" + detail::pair_str(options_.stride) +
            ", padding=" + detail::pair_str(options_.padding) +
            (options_.output_padding != std::array<int64_t, 2>{0, 0}
                 ? ", output_padding=" + detail::pair_str(options_.output_padding)
@@ -204,8 +220,8 @@ class MaxPool2d : public Module<T> {
     return max_pool2d(x, {kernel_, kernel_}, {stride_, stride_}, {padding_, padding_});
   }
   std::string describe() const override {
-    return "MaxPool2d(kernel_size=" + std::to_string(kernel_) + ", stride=" + std::to_string(stride_) +
-           ", padding=" + std::to_string(padding_) + ")";
+    return "MaxPool2d(kernel_size=" + std::to_string(kernel_) +
+           ", stride=" + std::to_string(stride_) + ", padding=" + std::to_string(padding_) + ")";
   }
 
  private:
@@ -216,7 +232,8 @@ class MaxPool2d : public Module<T> {
 template <Floating T>
 class Upsample : public Module<T> {
  public:
-  explicit Upsample(int64_t scale_factor, const std::string& mode = "nearest") : scale_(scale_factor) {
+  explicit Upsample(int64_t scale_factor, const std::string& mode = "nearest")
+      : scale_(scale_factor) {
     detail::check_positive(scale_factor, "Upsample", "scale_factor");
     NABLA_CHECK(mode == "nearest", "Upsample: mode '", mode, "' is not supported (only 'nearest')");
   }
@@ -232,10 +249,12 @@ class Upsample : public Module<T> {
 template <Floating T>
 class Flatten : public Module<T> {
  public:
-  explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1) : start_(start_dim), end_(end_dim) {}
+  explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1)
+      : start_(start_dim), end_(end_dim) {}
   Tensor<T> forward(const Tensor<T>& x) override { return x.flatten(start_, end_); }
   std::string describe() const override {
-    return "Flatten(start_dim=" + std::to_string(start_) + ", end_dim=" + std::to_string(end_) + ")";
+    return "Flatten(start_dim=" + std::to_string(start_) + ", end_dim=" + std::to_string(end_) +
+           ")";
   }
 
  private:
@@ -302,6 +321,55 @@ class Tanh : public Module<T> {
   std::string describe() const override { return "Tanh()"; }
 };
 
+// A table of num_embeddings vectors of embedding_dim, initialised N(0, 1) (the padding row, if
+// any, zero), looked up by int64 indices: the label embedding of a conditional GAN.
+template <Floating T>
+class Embedding : public Module<T> {
+ public:
+  Tensor<T> weight;  // [num_embeddings, embedding_dim]
+
+  Embedding(int64_t num_embeddings, int64_t embedding_dim,
+            std::optional<int64_t> padding_idx = std::nullopt)
+      : num_(num_embeddings), dim_(embedding_dim), padding_(padding_idx) {
+    detail::check_positive(num_embeddings, "Embedding", "num_embeddings");
+    detail::check_positive(embedding_dim, "Embedding", "embedding_dim");
+    if (padding_) {
+      NABLA_CHECK(*padding_ >= -num_ && *padding_ < num_, "Embedding: padding_idx ", *padding_,
+                  " is outside [", -num_, ", ", num_, ")");
+      if (*padding_ < 0) *padding_ += num_;
+    }
+    weight = Tensor<T>::empty({num_embeddings, embedding_dim});
+    init::normal_(weight, 0.0, 1.0);
+    if (padding_) std::fill_n(weight.data() + *padding_ * dim_, dim_, T(0));
+    weight.requires_grad_();
+  }
+  using Module<T>::operator();
+  Tensor<T> operator()(const Tensor<int64_t>& indices) {
+    return embedding(indices, weight, padding_);
+  }
+  // Indices held in a floating tensor (for a Sequential): each must be a whole number.
+  Tensor<T> forward(const Tensor<T>& x) override {
+    const std::vector<T> v = x.to_vector();
+    std::vector<int64_t> idx(v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+      NABLA_CHECK(std::isfinite(v[i]) && v[i] == std::floor(v[i]), "Embedding: index ", v[i],
+                  " at position ", i, " is not a whole number");
+      idx[i] = static_cast<int64_t>(v[i]);
+    }
+    return embedding(Tensor<int64_t>::from(std::span<const int64_t>(idx), x.shape()), weight,
+                     padding_);
+  }
+  std::string describe() const override {
+    return "Embedding(" + std::to_string(num_) + ", " + std::to_string(dim_) +
+           (padding_ ? ", padding_idx=" + std::to_string(*padding_) : std::string()) + ")";
+  }
+  void visit(Visitor<T>& v) override { v.parameter("weight", weight); }
+
+ private:
+  int64_t num_, dim_;
+  std::optional<int64_t> padding_;
+};
+
 template <Floating T>
 class Dropout : public Module<T> {
  public:
@@ -336,11 +404,13 @@ class LayerNorm : public Module<T> {
       bias = Tensor<T>::zeros(normalized_shape).requires_grad_();
     }
   }
-  Tensor<T> forward(const Tensor<T>& x) override { return layer_norm(x, shape_, weight, bias, eps_); }
+  Tensor<T> forward(const Tensor<T>& x) override {
+    return layer_norm(x, shape_, weight, bias, eps_);
+  }
   std::string describe() const override {
     std::ostringstream s;
-    s << "LayerNorm(" << shape_ << ", eps=" << eps_ << ", elementwise_affine=" << (weight.defined() ? "true" : "false")
-      << ")";
+    s << "LayerNorm(" << shape_ << ", eps=" << eps_
+      << ", elementwise_affine=" << (weight.defined() ? "true" : "false") << ")";
     return s.str();
   }
   void visit(Visitor<T>& v) override {
@@ -359,12 +429,13 @@ class LayerNorm : public Module<T> {
 template <Floating T>
 class BatchNormBase : public Module<T> {
  public:
-  Tensor<T> weight, bias;                 // [C]: ones and zeros; undefined without affine
-  Tensor<T> running_mean, running_var;    // [C]: zeros and ones; undefined without tracking
+  Tensor<T> weight, bias;               // [C]: ones and zeros; undefined without affine
+  Tensor<T> running_mean, running_var;  // [C]: zeros and ones; undefined without tracking
 
   Tensor<T> forward(const Tensor<T>& x) override {
-    NABLA_CHECK(x.dim() == min_dim_ || x.dim() == max_dim_, name_, "(", features_, "): expected a ", min_dim_,
-                (min_dim_ == max_dim_ ? "" : " or " + std::to_string(max_dim_)), "-d input, got shape ", x.shape());
+    NABLA_CHECK(x.dim() == min_dim_ || x.dim() == max_dim_, name_, "(", features_, "): expected a ",
+                min_dim_, (min_dim_ == max_dim_ ? "" : " or " + std::to_string(max_dim_)),
+                "-d input, got shape ", x.shape());
     NABLA_CHECK(x.shape()[1] == features_, name_, "(", features_, "): input has ", x.shape()[1],
                 " channels, expected ", features_, " (input shape ", x.shape(), ")");
     return batch_norm(x, running_mean, running_var, weight, bias, this->training_, momentum_, eps_);
@@ -388,12 +459,18 @@ class BatchNormBase : public Module<T> {
   }
 
  protected:
-  BatchNormBase(const char* name, int min_dim, int max_dim, int64_t features, double eps, double momentum, bool affine,
-                bool track_running_stats)
-      : name_(name), min_dim_(min_dim), max_dim_(max_dim), features_(features), eps_(eps), momentum_(momentum) {
+  BatchNormBase(const char* name, int min_dim, int max_dim, int64_t features, double eps,
+                double momentum, bool affine, bool track_running_stats)
+      : name_(name),
+        min_dim_(min_dim),
+        max_dim_(max_dim),
+        features_(features),
+        eps_(eps),
+        momentum_(momentum) {
     detail::check_positive(features, name, "num_features");
     NABLA_CHECK(eps >= 0, name, ": eps must be non-negative, got ", eps);
-    NABLA_CHECK(momentum >= 0 && momentum <= 1, name, ": momentum must be in [0, 1], got ", momentum);
+    NABLA_CHECK(momentum >= 0 && momentum <= 1, name, ": momentum must be in [0, 1], got ",
+                momentum);
     if (affine) {
       weight = Tensor<T>::ones({features}).requires_grad_();
       bias = Tensor<T>::zeros({features}).requires_grad_();
@@ -414,17 +491,19 @@ class BatchNormBase : public Module<T> {
 template <Floating T>
 class BatchNorm1d : public BatchNormBase<T> {
  public:
-  explicit BatchNorm1d(int64_t num_features, double eps = 1e-5, double momentum = 0.1, bool affine = true,
-                       bool track_running_stats = true)
-      : BatchNormBase<T>("BatchNorm1d", 2, 3, num_features, eps, momentum, affine, track_running_stats) {}
+  explicit BatchNorm1d(int64_t num_features, double eps = 1e-5, double momentum = 0.1,
+                       bool affine = true, bool track_running_stats = true)
+      : BatchNormBase<T>("BatchNorm1d", 2, 3, num_features, eps, momentum, affine,
+                         track_running_stats) {}
 };
 
 template <Floating T>
 class BatchNorm2d : public BatchNormBase<T> {
  public:
-  explicit BatchNorm2d(int64_t num_features, double eps = 1e-5, double momentum = 0.1, bool affine = true,
-                       bool track_running_stats = true)
-      : BatchNormBase<T>("BatchNorm2d", 4, 4, num_features, eps, momentum, affine, track_running_stats) {}
+  explicit BatchNorm2d(int64_t num_features, double eps = 1e-5, double momentum = 0.1,
+                       bool affine = true, bool track_running_stats = true)
+      : BatchNormBase<T>("BatchNorm2d", 4, 4, num_features, eps, momentum, affine,
+                         track_running_stats) {}
 };
 
 }  // namespace nabla::nn
