@@ -383,6 +383,50 @@ const std::map<std::string, Kind>& kinds() {
                    },
                    [](const Spec&, const Inputs<double>& in, const Inputs<double>&,
                       const Buffers&) { return nabla::tanh(in[0]); })},
+      {"ELU", kind(
+                  [](const Spec& s, auto t) {
+                    using T = decltype(t);
+                    return layer<T>(std::make_shared<nn::ELU<T>>(s.f("alpha")));
+                  },
+                  [](const Spec& s, const Inputs<double>& in, const Inputs<double>&,
+                     const Buffers&) { return elu(in[0], s.f("alpha")); })},
+      {"SiLU", kind(
+                   [](const Spec&, auto t) {
+                     using T = decltype(t);
+                     return layer<T>(std::make_shared<nn::SiLU<T>>());
+                   },
+                   [](const Spec&, const Inputs<double>& in, const Inputs<double>&,
+                      const Buffers&) { return silu(in[0]); })},
+      {"GELU", kind(
+                   [](const Spec& s, auto t) {
+                     using T = decltype(t);
+                     return layer<T>(std::make_shared<nn::GELU<T>>(s.word("approximate")));
+                   },
+                   [](const Spec& s, const Inputs<double>& in, const Inputs<double>&,
+                      const Buffers&) { return gelu(in[0], s.word("approximate")); })},
+      {"Softplus",
+       kind(
+           [](const Spec& s, auto t) {
+             using T = decltype(t);
+             return layer<T>(std::make_shared<nn::Softplus<T>>(s.f("beta"), s.f("threshold")));
+           },
+           [](const Spec& s, const Inputs<double>& in, const Inputs<double>&, const Buffers&) {
+             return softplus(in[0], s.f("beta"), s.f("threshold"));
+           })},
+      {"Softmax", kind(
+                      [](const Spec& s, auto t) {
+                        using T = decltype(t);
+                        return layer<T>(std::make_shared<nn::Softmax<T>>(s.i("dim")));
+                      },
+                      [](const Spec& s, const Inputs<double>& in, const Inputs<double>&,
+                         const Buffers&) { return softmax(in[0], s.i("dim")); })},
+      {"LogSoftmax", kind(
+                         [](const Spec& s, auto t) {
+                           using T = decltype(t);
+                           return layer<T>(std::make_shared<nn::LogSoftmax<T>>(s.i("dim")));
+                         },
+                         [](const Spec& s, const Inputs<double>& in, const Inputs<double>&,
+                            const Buffers&) { return log_softmax(in[0], s.i("dim")); })},
       {"Embedding",
        kind(
            [](const Spec& s, auto t) {

@@ -133,3 +133,13 @@ TEST_CASE("embedding checks its indices, weight and padding_idx", "[ops][errors]
   CHECK(e(Tensor<float>::from({2.f})).shape() == Shape{1, 3});
   CHECK(e(Tensor<int64_t>::scalar(1)).shape() == Shape{3});
 }
+
+TEST_CASE("activations with settings refuse bad ones", "[ops][errors]") {
+  const auto x = Tensor<float>::zeros({2, 3});
+  CHECK_THROWS_WITH(gelu(x, "erf"), Contains("gelu") && Contains("\"erf\""));
+  CHECK_THROWS_WITH(nn::GELU<float>("fast"), Contains("GELU") && Contains("\"fast\""));
+  CHECK_THROWS_WITH(softplus(x, 0.f), Contains("softplus") && Contains("beta"));
+  CHECK_THROWS_WITH(nn::Softplus<float>(0.0), Contains("Softplus"));
+  CHECK_THROWS_WITH(nn::Softmax<float>(2)(x), Contains("softmax"));
+  CHECK_THROWS_WITH(elu(Tensor<float>()), Contains("elu") && Contains("undefined"));
+}

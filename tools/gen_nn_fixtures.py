@@ -22,6 +22,8 @@ tensor roles.
               dilation,bias) ConvTranspose2d(in,out,kernel,stride,padding,output_padding,dilation,
               bias) MaxPool2d(kernel,stride,padding) Upsample(scale) Flatten(start,end)
               View(shape) Reshape(shape) ReLU() LeakyReLU(slope) Sigmoid() Tanh() Dropout(p,mode)
+              ELU(alpha) SiLU() GELU(approximate) Softplus(beta,threshold) Softmax(dim)
+              LogSoftmax(dim)
               LayerNorm(shape,eps,affine) BatchNorm1d/BatchNorm2d(features,eps,momentum,affine,
               track,mode)                                            mode: train or eval
               Embedding(num,dim[,padding])  (in0: the indices as float64 integers)
@@ -356,6 +358,23 @@ def activations():
     layer_case(f, "sigmoid_module", spec("Sigmoid"), nn.Sigmoid(),
                [Rng("sigmoid_module").randn(3, 4, scale=2.0)])
     layer_case(f, "tanh_module", spec("Tanh"), nn.Tanh(), [Rng("tanh_module").randn(3, 4)])
+    for name, op, module, x in (
+            ("elu_module", spec("ELU", alpha=1.0), nn.ELU(), away(Rng("elu").randn(3, 4, scale=2.0), [0.0])),
+            ("elu_module_alpha_0.5", spec("ELU", alpha=0.5), nn.ELU(0.5),
+             away(Rng("elu_0.5").randn(2, 5, scale=2.0), [0.0])),
+            ("silu_module", spec("SiLU"), nn.SiLU(), Rng("silu").randn(3, 4, scale=3.0)),
+            ("gelu_module", spec("GELU", approximate="none"), nn.GELU(), Rng("gelu").randn(3, 4, scale=2.0)),
+            ("gelu_module_tanh", spec("GELU", approximate="tanh"), nn.GELU(approximate="tanh"),
+             Rng("gelu_tanh").randn(3, 4, scale=2.0)),
+            ("softplus_module", spec("Softplus", beta=1.0, threshold=20.0), nn.Softplus(),
+             Rng("softplus").randn(3, 4, scale=3.0)),
+            # beta x crosses the threshold in some elements (kept away from it: the switch is a kink).
+            ("softplus_module_beta_2_threshold_3", spec("Softplus", beta=2.0, threshold=3.0),
+             nn.Softplus(2.0, 3.0), away(Rng("softplus_2_3").randn(3, 5, scale=2.0), [1.5])),
+            ("softmax_module_dim1", spec("Softmax", dim=1), nn.Softmax(dim=1), Rng("softmax_m").randn(3, 4)),
+            ("log_softmax_module_dim0", spec("LogSoftmax", dim=0), nn.LogSoftmax(dim=0),
+             Rng("log_softmax_m").randn(3, 4, 2))):
+        layer_case(f, name, op, module, [x])
     layer_case(f, "dropout_eval", spec("Dropout", p=0.3, mode="eval"), nn.Dropout(0.3).eval(),
                [Rng("dropout_eval").randn(3, 4)])
     layer_case(f, "dropout_p0_train", spec("Dropout", p=0.0, mode="train"), nn.Dropout(0.0),

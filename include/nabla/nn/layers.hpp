@@ -371,6 +371,85 @@ class Embedding : public Module<T> {
 };
 
 template <Floating T>
+class ELU : public Module<T> {
+ public:
+  explicit ELU(double alpha = 1.0) : alpha_(alpha) {}
+  Tensor<T> forward(const Tensor<T>& x) override { return elu(x, static_cast<T>(alpha_)); }
+  std::string describe() const override {
+    std::ostringstream s;
+    s << "ELU(alpha=" << alpha_ << ")";
+    return s.str();
+  }
+
+ private:
+  double alpha_;
+};
+
+template <Floating T>
+class SiLU : public Module<T> {
+ public:
+  Tensor<T> forward(const Tensor<T>& x) override { return silu(x); }
+  std::string describe() const override { return "SiLU()"; }
+};
+
+template <Floating T>
+class GELU : public Module<T> {
+ public:
+  // approximate: "none" (the exact form, PyTorch's default) or "tanh".
+  explicit GELU(std::string approximate = "none") : approximate_(std::move(approximate)) {
+    NABLA_CHECK(approximate_ == "none" || approximate_ == "tanh",
+                "GELU: approximate must be \"none\" or \"tanh\", got \"", approximate_, "\"");
+  }
+  Tensor<T> forward(const Tensor<T>& x) override { return gelu(x, approximate_); }
+  std::string describe() const override { return "GELU(approximate='" + approximate_ + "')"; }
+
+ private:
+  std::string approximate_;
+};
+
+template <Floating T>
+class Softplus : public Module<T> {
+ public:
+  explicit Softplus(double beta = 1.0, double threshold = 20.0)
+      : beta_(beta), threshold_(threshold) {
+    NABLA_CHECK(beta != 0, "Softplus: beta must not be 0");
+  }
+  Tensor<T> forward(const Tensor<T>& x) override {
+    return softplus(x, static_cast<T>(beta_), static_cast<T>(threshold_));
+  }
+  std::string describe() const override {
+    std::ostringstream s;
+    s << "Softplus(beta=" << beta_ << ", threshold=" << threshold_ << ")";
+    return s.str();
+  }
+
+ private:
+  double beta_, threshold_;
+};
+
+template <Floating T>
+class Softmax : public Module<T> {
+ public:
+  explicit Softmax(int64_t dim) : dim_(dim) {}
+  Tensor<T> forward(const Tensor<T>& x) override { return softmax(x, dim_); }
+  std::string describe() const override { return "Softmax(dim=" + std::to_string(dim_) + ")"; }
+
+ private:
+  int64_t dim_;
+};
+
+template <Floating T>
+class LogSoftmax : public Module<T> {
+ public:
+  explicit LogSoftmax(int64_t dim) : dim_(dim) {}
+  Tensor<T> forward(const Tensor<T>& x) override { return log_softmax(x, dim_); }
+  std::string describe() const override { return "LogSoftmax(dim=" + std::to_string(dim_) + ")"; }
+
+ private:
+  int64_t dim_;
+};
+
+template <Floating T>
 class Dropout : public Module<T> {
  public:
   explicit Dropout(double p = 0.5, Generator& gen = default_generator()) : p_(p), gen_(&gen) {
