@@ -327,6 +327,26 @@ const std::map<std::string, Kind>& kinds() {
              const int64_t k = s.i("kernel"), st = s.i("stride"), pad = s.i("padding");
              return max_pool2d(in[0], {k, k}, {st, st}, {pad, pad});
            })},
+      {"AvgPool2d",
+       kind(
+           [](const Spec& s, auto t) {
+             using T = decltype(t);
+             return layer<T>(std::make_shared<nn::AvgPool2d<T>>(
+                 s.i("kernel"), s.i("stride"), s.i("padding"), s.b("count_include_pad")));
+           },
+           [](const Spec& s, const Inputs<double>& in, const Inputs<double>&, const Buffers&) {
+             const int64_t k = s.i("kernel"), st = s.i("stride"), pad = s.i("padding");
+             return avg_pool2d(in[0], {k, k}, {st, st}, {pad, pad}, s.b("count_include_pad"));
+           })},
+      {"AdaptiveAvgPool2d",
+       kind(
+           [](const Spec& s, auto t) {
+             using T = decltype(t);
+             return layer<T>(std::make_shared<nn::AdaptiveAvgPool2d<T>>(s.pair("size")));
+           },
+           [](const Spec& s, const Inputs<double>& in, const Inputs<double>&, const Buffers&) {
+             return adaptive_avg_pool2d(in[0], s.pair("size"));
+           })},
       {"Upsample", kind(
                        [](const Spec& s, auto t) {
                          using T = decltype(t);

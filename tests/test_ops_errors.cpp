@@ -143,3 +143,19 @@ TEST_CASE("activations with settings refuse bad ones", "[ops][errors]") {
   CHECK_THROWS_WITH(nn::Softmax<float>(2)(x), Contains("softmax"));
   CHECK_THROWS_WITH(elu(Tensor<float>()), Contains("elu") && Contains("undefined"));
 }
+
+TEST_CASE("average pools check their input and settings", "[ops][errors]") {
+  const auto x = Tensor<float>::zeros({1, 2, 5, 5});
+  CHECK_THROWS_WITH(avg_pool2d(Tensor<float>::zeros({2, 5, 5}), {2, 2}),
+                    Contains("avg_pool2d") && Contains("[2, 5, 5]"));
+  CHECK_THROWS_WITH(avg_pool2d(x, {3, 3}, {1, 1}, {2, 2}),
+                    Contains("avg_pool2d") && Contains("padding 2"));
+  CHECK_THROWS_WITH(avg_pool2d(x, {7, 7}), Contains("avg_pool2d") && Contains("larger"));
+  CHECK_THROWS_WITH(avg_pool2d(x, {0, 2}), Contains("positive"));
+  CHECK_THROWS_WITH(adaptive_avg_pool2d(x, {0, 1}),
+                    Contains("adaptive_avg_pool2d") && Contains("positive"));
+  CHECK_THROWS_WITH(adaptive_avg_pool2d(Tensor<float>::zeros({5, 5}), {1, 1}),
+                    Contains("adaptive_avg_pool2d"));
+  CHECK_THROWS_WITH(nn::AvgPool2d<float>(2, 2, 3), Contains("AvgPool2d") && Contains("padding 3"));
+  CHECK_THROWS_WITH(nn::AdaptiveAvgPool2d<float>(0), Contains("AdaptiveAvgPool2d"));
+}

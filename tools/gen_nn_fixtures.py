@@ -22,6 +22,7 @@ tensor roles.
               dilation,bias) ConvTranspose2d(in,out,kernel,stride,padding,output_padding,dilation,
               bias) MaxPool2d(kernel,stride,padding) Upsample(scale) Flatten(start,end)
               View(shape) Reshape(shape) ReLU() LeakyReLU(slope) Sigmoid() Tanh() Dropout(p,mode)
+              AvgPool2d(kernel,stride,padding,count_include_pad) AdaptiveAvgPool2d(size)
               ELU(alpha) SiLU() GELU(approximate) Softplus(beta,threshold) Softmax(dim)
               LogSoftmax(dim)
               LayerNorm(shape,eps,affine) BatchNorm1d/BatchNorm2d(features,eps,momentum,affine,
@@ -323,6 +324,18 @@ def pools_and_shapes():
         r = Rng(name)
         layer_case(f, name, spec("MaxPool2d", kernel=k, stride=s, padding=p),
                    nn.MaxPool2d(k, s, p), [r.distinct(*shape)])
+    for name, k, s_, p, inc, shape in (("avgpool_k2_s2", 2, 2, 0, True, (2, 3, 6, 8)),
+                                      ("avgpool_k3_s2_p1", 3, 2, 1, True, (2, 2, 7, 9)),
+                                      ("avgpool_k3_s2_p1_exclude_pad", 3, 2, 1, False, (1, 2, 7, 8)),
+                                      ("avgpool_k3_s1_p1_overlap", 3, 1, 1, True, (1, 1, 5, 6))):
+        r = Rng(name)
+        layer_case(f, name, spec("AvgPool2d", kernel=k, stride=s_, padding=p, count_include_pad=inc),
+                   nn.AvgPool2d(k, s_, p, count_include_pad=inc), [r.randn(*shape)])
+    for name, size, shape in (("adaptive_avgpool_1", (1, 1), (2, 3, 5, 7)),
+                              ("adaptive_avgpool_3x2_uneven", (3, 2), (1, 2, 7, 5)),
+                              ("adaptive_avgpool_4_up", (4, 4), (1, 1, 3, 3))):
+        layer_case(f, name, spec("AdaptiveAvgPool2d", size=size), nn.AdaptiveAvgPool2d(size),
+                   [Rng(name).randn(*shape)])
     for name, scale, shape in (("upsample_x2", 2, (2, 3, 3, 4)), ("upsample_x3", 3, (1, 2, 2, 3))):
         layer_case(f, name, spec("Upsample", scale=scale),
                    nn.Upsample(scale_factor=scale, mode="nearest"), [Rng(name).randn(*shape)])

@@ -230,6 +230,52 @@ class MaxPool2d : public Module<T> {
 
 // Nearest-neighbour upsampling by an integer factor (the only mode the variants use).
 template <Floating T>
+class AvgPool2d : public Module<T> {
+ public:
+  explicit AvgPool2d(int64_t kernel, int64_t stride = 0, int64_t padding = 0,
+                     bool count_include_pad = true)
+      : kernel_(kernel),
+        stride_(stride ? stride : kernel),
+        padding_(padding),
+        count_include_pad_(count_include_pad) {
+    detail::check_positive(kernel, "AvgPool2d", "kernel_size");
+    NABLA_CHECK(stride >= 0, "AvgPool2d: stride must be positive, got ", stride);
+    NABLA_CHECK(padding >= 0 && 2 * padding <= kernel, "AvgPool2d: padding ", padding,
+                " must be between 0 and half the kernel size ", kernel);
+  }
+  Tensor<T> forward(const Tensor<T>& x) override {
+    return avg_pool2d(x, {kernel_, kernel_}, {stride_, stride_}, {padding_, padding_},
+                      count_include_pad_);
+  }
+  std::string describe() const override {
+    return "AvgPool2d(kernel_size=" + std::to_string(kernel_) +
+           ", stride=" + std::to_string(stride_) + ", padding=" + std::to_string(padding_) + ")";
+  }
+
+ private:
+  int64_t kernel_, stride_, padding_;
+  bool count_include_pad_;
+};
+
+template <Floating T>
+class AdaptiveAvgPool2d : public Module<T> {
+ public:
+  explicit AdaptiveAvgPool2d(int64_t size)
+      : AdaptiveAvgPool2d(std::array<int64_t, 2>{size, size}) {}
+  explicit AdaptiveAvgPool2d(std::array<int64_t, 2> size) : size_(size) {
+    detail::check_positive(size[0], "AdaptiveAvgPool2d", "output height");
+    detail::check_positive(size[1], "AdaptiveAvgPool2d", "output width");
+  }
+  Tensor<T> forward(const Tensor<T>& x) override { return adaptive_avg_pool2d(x, size_); }
+  std::string describe() const override {
+    return "AdaptiveAvgPool2d(output_size=" + detail::pair_str(size_) + ")";
+  }
+
+ private:
+  std::array<int64_t, 2> size_;
+};
+
+template <Floating T>
 class Upsample : public Module<T> {
  public:
   explicit Upsample(int64_t scale_factor, const std::string& mode = "nearest")

@@ -1,5 +1,6 @@
 #pragma once
-// max_pool2d (the backward routes each gradient to the input that won) and nearest-neighbour
+// max_pool2d (the backward routes each gradient to the input that won), avg_pool2d and
+// adaptive_avg_pool2d (the backward spreads each gradient over its window), and nearest-neighbour
 // upsampling by an integer factor.
 #include <limits>
 
@@ -9,21 +10,25 @@ namespace nabla {
 
 // x [N, C, H, W]; kernel, stride (0 = kernel) and padding (at most half the kernel, as PyTorch).
 template <Floating T>
-Tensor<T> max_pool2d(const Tensor<T>& x, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride = {0, 0},
+Tensor<T> max_pool2d(const Tensor<T>& x, std::array<int64_t, 2> kernel,
+                     std::array<int64_t, 2> stride = {0, 0},
                      std::array<int64_t, 2> padding = {0, 0}) {
   detail::check_operand(x, "max_pool2d");
   NABLA_CHECK(x.dim() == 4, "max_pool2d: expected input [N, C, H, W], got shape ", x.shape());
   for (int i = 0; i < 2; ++i) {
     if (stride[i] == 0) stride[i] = kernel[i];
-    NABLA_CHECK(kernel[i] >= 1 && stride[i] >= 1, "max_pool2d: kernel and stride must be positive, got kernel ",
-                kernel[i], " stride ", stride[i]);
+    NABLA_CHECK(kernel[i] >= 1 && stride[i] >= 1,
+                "max_pool2d: kernel and stride must be positive, got kernel ", kernel[i],
+                " stride ", stride[i]);
     NABLA_CHECK(padding[i] >= 0 && padding[i] * 2 <= kernel[i], "max_pool2d: padding ", padding[i],
                 " must be between 0 and half the kernel size ", kernel[i]);
   }
   const int64_t n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], w = x.shape()[3];
-  NABLA_CHECK(h + 2 * padding[0] >= kernel[0] && w + 2 * padding[1] >= kernel[1], "max_pool2d: kernel ", kernel[0],
-              "x", kernel[1], " is larger than the padded input (input shape ", x.shape(), ")");
-  const int64_t oh = (h + 2 * padding[0] - kernel[0]) / stride[0] + 1, ow = (w + 2 * padding[1] - kernel[1]) / stride[1] + 1;
+  NABLA_CHECK(h + 2 * padding[0] >= kernel[0] && w + 2 * padding[1] >= kernel[1],
+              "max_pool2d: kernel ", kernel[0], "x", kernel[1],
+              " is larger than the padded input (input shape ", x.shape(), ")");
+  const int64_t oh = (h + 2 * padding[0] - kernel[0]) / stride[0] + 1,
+                ow = (w + 2 * padding[1] - kernel[1]) / stride[1] + 1;
   const Tensor<T> xc = detail::contiguous_or_self(x);
   Tensor<T> out = Tensor<T>::empty({n, c, oh, ow});
   Tensor<int64_t> argmax = Tensor<int64_t>::empty({n, c, oh, ow});
@@ -99,12 +104,122 @@ Tensor<T> max_pool2d(const Tensor<T>& x, std::array<int64_t, 2> kernel, std::arr
   return out;
 }
 
+namespace detail {
+// One output's window of an average pool: rows [y0, y1), columns [x0, x1) of the input (already
+// clipped to it), and the divisor.
+struct AvgWindow {
+  int64_t y0, y1, x0, x1, divisor;
+};
+
+// out [N, C, oh, ow] = the average of each output's window, window(oy, ox) -> AvgWindow.
+template <Floating T, class Window>
+Tensor<T> window_average(const char* op, const Tensor<T>& x, int64_t oh, int64_t ow,
+                         Window window) {
+  const Shape shape = x.shape();
+  const int64_t planes = shape[0] * shape[1], h = shape[2], w = shape[3];
+  const Tensor<T> xc = contiguous_or_self(x);
+  Tensor<T> out = Tensor<T>::empty({shape[0], shape[1], oh, ow});
+  const int64_t grain = std::max<int64_t>(1, cpu::kElementwiseGrain / (h * w + 1));
+  cpu::parallel_for(planes, grain, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      const T* in = xc.data() + plane * h * w;
+      T* o = out.data() + plane * oh * ow;
+      for (int64_t oy = 0; oy < oh; ++oy)
+        for (int64_t ox = 0; ox < ow; ++ox) {
+          const AvgWindow a = window(oy, ox);
+          T sum = 0;
+          for (int64_t y = a.y0; y < a.y1; ++y)
+            for (int64_t xx = a.x0; xx < a.x1; ++xx) sum += in[y * w + xx];
+          o[oy * ow + ox] = sum / static_cast<T>(a.divisor);
+        }
+    }
+  });
+  if (needs_graph(x))
+    record(op, out, {&x}, [shape, oh, ow, window, grain](Node<T>& node, const Tensor<T>& g_in) {
+      const Tensor<T> g = contiguous_or_self(g_in);
+      Tensor<T> gx = Tensor<T>::zeros(shape);
+      const int64_t planes = shape[0] * shape[1], h = shape[2], w = shape[3];
+      cpu::parallel_for(planes, grain, [&](int64_t p0, int64_t p1) {
+        for (int64_t plane = p0; plane < p1; ++plane) {
+          T* d = gx.data() + plane * h * w;
+          const T* gp = g.data() + plane * oh * ow;
+          for (int64_t oy = 0; oy < oh; ++oy)
+            for (int64_t ox = 0; ox < ow; ++ox) {
+              const AvgWindow a = window(oy, ox);
+              const T share = gp[oy * ow + ox] / static_cast<T>(a.divisor);
+              for (int64_t y = a.y0; y < a.y1; ++y)
+                for (int64_t xx = a.x0; xx < a.x1; ++xx) d[y * w + xx] += share;
+            }
+        }
+      });
+      node.send(0, std::move(gx));
+    });
+  return out;
+}
+}  // namespace detail
+
+// x [N, C, H, W]; kernel, stride (0 = kernel) and padding (at most half the kernel); the padding
+// counts in the divisor unless count_include_pad is false (PyTorch's rule, floor mode).
+template <Floating T>
+Tensor<T> avg_pool2d(const Tensor<T>& x, std::array<int64_t, 2> kernel,
+                     std::array<int64_t, 2> stride = {0, 0},
+                     std::array<int64_t, 2> padding = {0, 0}, bool count_include_pad = true) {
+  detail::check_operand(x, "avg_pool2d");
+  NABLA_CHECK(x.dim() == 4, "avg_pool2d: expected input [N, C, H, W], got shape ", x.shape());
+  for (int i = 0; i < 2; ++i) {
+    if (stride[i] == 0) stride[i] = kernel[i];
+    NABLA_CHECK(kernel[i] >= 1 && stride[i] >= 1,
+                "avg_pool2d: kernel and stride must be positive, got kernel ", kernel[i],
+                " stride ", stride[i]);
+    NABLA_CHECK(padding[i] >= 0 && padding[i] * 2 <= kernel[i], "avg_pool2d: padding ", padding[i],
+                " must be between 0 and half the kernel size ", kernel[i]);
+  }
+  const int64_t h = x.shape()[2], w = x.shape()[3];
+  NABLA_CHECK(h + 2 * padding[0] >= kernel[0] && w + 2 * padding[1] >= kernel[1],
+              "avg_pool2d: kernel ", kernel[0], "x", kernel[1],
+              " is larger than the padded input (input shape ", x.shape(), ")");
+  const int64_t oh = (h + 2 * padding[0] - kernel[0]) / stride[0] + 1,
+                ow = (w + 2 * padding[1] - kernel[1]) / stride[1] + 1;
+  return detail::window_average("avg_pool2d", x, oh, ow, [=](int64_t oy, int64_t ox) {
+    const int64_t y0 = oy * stride[0] - padding[0], x0 = ox * stride[1] - padding[1];
+    const int64_t y1 = std::min(y0 + kernel[0], h + padding[0]),
+                  x1 = std::min(x0 + kernel[1], w + padding[1]);
+    const int64_t padded = (y1 - y0) * (x1 - x0);
+    detail::AvgWindow a{std::max<int64_t>(y0, 0), std::min(y1, h), std::max<int64_t>(x0, 0),
+                        std::min(x1, w), 0};
+    a.divisor = count_include_pad ? padded : (a.y1 - a.y0) * (a.x1 - a.x0);
+    return a;
+  });
+}
+
+// x [N, C, H, W] -> [N, C, out_h, out_w]: output (i, j) averages rows [floor(i H / out_h),
+// ceil((i + 1) H / out_h)) and the columns likewise (PyTorch's windows; out = 1 is the global
+// average pool).
+template <Floating T>
+Tensor<T> adaptive_avg_pool2d(const Tensor<T>& x, std::array<int64_t, 2> output_size) {
+  detail::check_operand(x, "adaptive_avg_pool2d");
+  NABLA_CHECK(x.dim() == 4, "adaptive_avg_pool2d: expected input [N, C, H, W], got shape ",
+              x.shape());
+  const int64_t oh = output_size[0], ow = output_size[1], h = x.shape()[2], w = x.shape()[3];
+  NABLA_CHECK(oh >= 1 && ow >= 1, "adaptive_avg_pool2d: output size must be positive, got ", oh,
+              "x", ow);
+  NABLA_CHECK(h >= 1 && w >= 1, "adaptive_avg_pool2d: the input is empty (shape ", x.shape(), ")");
+  return detail::window_average("adaptive_avg_pool2d", x, oh, ow, [=](int64_t oy, int64_t ox) {
+    detail::AvgWindow a{oy * h / oh, ((oy + 1) * h + oh - 1) / oh, ox * w / ow,
+                        ((ox + 1) * w + ow - 1) / ow, 0};
+    a.divisor = (a.y1 - a.y0) * (a.x1 - a.x0);
+    return a;
+  });
+}
+
 // x [N, C, H, W] -> [N, C, H * scale, W * scale], each pixel repeated.
 template <Floating T>
 Tensor<T> upsample_nearest2d(const Tensor<T>& x, int64_t scale) {
   detail::check_operand(x, "upsample_nearest2d");
-  NABLA_CHECK(x.dim() == 4, "upsample_nearest2d: expected input [N, C, H, W], got shape ", x.shape());
-  NABLA_CHECK(scale >= 1, "upsample_nearest2d: scale factor must be a positive integer, got ", scale);
+  NABLA_CHECK(x.dim() == 4, "upsample_nearest2d: expected input [N, C, H, W], got shape ",
+              x.shape());
+  NABLA_CHECK(scale >= 1, "upsample_nearest2d: scale factor must be a positive integer, got ",
+              scale);
   const int64_t planes = x.shape()[0] * x.shape()[1], h = x.shape()[2], w = x.shape()[3];
   const Tensor<T> xc = detail::contiguous_or_self(x);
   Tensor<T> out = Tensor<T>::empty({x.shape()[0], x.shape()[1], h * scale, w * scale});
@@ -160,7 +275,8 @@ Tensor<T> upsample_nearest2d(const Tensor<T>& x, int64_t scale) {
 // Zeroes each element with probability p in [0, 1) and scales the rest by 1 / (1 - p) when
 // training; the identity otherwise.
 template <Floating T>
-Tensor<T> dropout(const Tensor<T>& x, double p, bool training, Generator& gen = default_generator()) {
+Tensor<T> dropout(const Tensor<T>& x, double p, bool training,
+                  Generator& gen = default_generator()) {
   detail::check_operand(x, "dropout");
   NABLA_CHECK(p >= 0 && p < 1, "dropout: probability must be in [0, 1), got ", p);
   if (!training || p == 0) return x;
