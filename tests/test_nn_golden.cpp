@@ -479,6 +479,26 @@ const std::map<std::string, Kind>& kinds() {
            [](const Spec& s, const Inputs<double>& in, const Inputs<double>& p, const Buffers&) {
              return layer_norm(in[0], s.shape("shape"), optional(p, 0), optional(p, 1), s.f("eps"));
            })},
+      {"InstanceNorm2d",
+       kind(
+           [](const Spec& s, auto t) {
+             using T = decltype(t);
+             return layer<T>(std::make_shared<nn::InstanceNorm2d<T>>(s.i("features"), s.f("eps"),
+                                                                     s.b("affine")));
+           },
+           [](const Spec& s, const Inputs<double>& in, const Inputs<double>& p, const Buffers&) {
+             return instance_norm(in[0], optional(p, 0), optional(p, 1), s.f("eps"));
+           })},
+      {"GroupNorm",
+       kind(
+           [](const Spec& s, auto t) {
+             using T = decltype(t);
+             return layer<T>(std::make_shared<nn::GroupNorm<T>>(s.i("groups"), s.i("channels"),
+                                                                s.f("eps"), s.b("affine")));
+           },
+           [](const Spec& s, const Inputs<double>& in, const Inputs<double>& p, const Buffers&) {
+             return group_norm(in[0], s.i("groups"), optional(p, 0), optional(p, 1), s.f("eps"));
+           })},
       {"BatchNorm1d", kind(
                           [](const Spec& s, auto t) {
                             using T = decltype(t);
@@ -855,8 +875,10 @@ TEST_CASE(
     run_layer_fixture("nn_layers.txt");
   }
 }
-TEST_CASE("golden: LayerNorm and BatchNorm match PyTorch, running statistics included",
-          "[golden][nn][norm]") {
+TEST_CASE(
+    "golden: LayerNorm, InstanceNorm2d, GroupNorm and BatchNorm match PyTorch, running statistics "
+    "included",
+    "[golden][nn][norm]") {
   run_layer_fixture("nn_norm.txt");
 }
 TEST_CASE("golden: MSELoss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss and NLLLoss match PyTorch",

@@ -159,3 +159,16 @@ TEST_CASE("average pools check their input and settings", "[ops][errors]") {
   CHECK_THROWS_WITH(nn::AvgPool2d<float>(2, 2, 3), Contains("AvgPool2d") && Contains("padding 3"));
   CHECK_THROWS_WITH(nn::AdaptiveAvgPool2d<float>(0), Contains("AdaptiveAvgPool2d"));
 }
+
+TEST_CASE("instance_norm and group_norm check channels, groups and affine shapes",
+          "[ops][errors]") {
+  const auto x = Tensor<float>::zeros({2, 4, 3, 3});
+  CHECK_THROWS_WITH(group_norm(x, 3),
+                    Contains("group_norm") && Contains("4 channels") && Contains("3 groups"));
+  CHECK_THROWS_WITH(group_norm(x, 2, Tensor<float>::ones({3})),
+                    Contains("group_norm") && Contains("[4]"));
+  CHECK_THROWS_WITH(instance_norm(Tensor<float>::zeros({2, 4})), Contains("instance_norm"));
+  CHECK_THROWS_WITH(nn::GroupNorm<float>(3, 4), Contains("GroupNorm") && Contains("3 groups"));
+  CHECK_THROWS_WITH(nn::InstanceNorm2d<float>(3)(x),
+                    Contains("InstanceNorm2d(3)") && Contains("[2, 4, 3, 3]"));
+}

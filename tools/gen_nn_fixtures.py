@@ -25,7 +25,9 @@ tensor roles.
               AvgPool2d(kernel,stride,padding,count_include_pad) AdaptiveAvgPool2d(size)
               ELU(alpha) SiLU() GELU(approximate) Softplus(beta,threshold) Softmax(dim)
               LogSoftmax(dim)
-              LayerNorm(shape,eps,affine) BatchNorm1d/BatchNorm2d(features,eps,momentum,affine,
+              LayerNorm(shape,eps,affine) InstanceNorm2d(features,eps,affine)
+              GroupNorm(groups,channels,eps,affine)
+              BatchNorm1d/BatchNorm2d(features,eps,momentum,affine,
               track,mode)                                            mode: train or eval
               Embedding(num,dim[,padding])  (in0: the indices as float64 integers)
     Losses:   MSELoss(reduction) BCELoss(reduction) BCEWithLogitsLoss(reduction)
@@ -416,6 +418,29 @@ def layer_norms():
         # Small values make eps matter in the eps_0.1 case.
         x = r.randn(*xshape, scale=0.3 if eps >= 0.1 else 1.0) + 0.5
         layer_case(f, name, spec("LayerNorm", shape=shape, eps=eps, affine=affine), m, [x])
+    for name, c, eps, affine, xshape in (("in2d", 3, 1e-5, False, (2, 3, 4, 5)),
+                                         ("in2d_affine", 4, 1e-5, True, (2, 4, 3, 3)),
+                                         ("in2d_affine_eps_0.1", 2, 0.1, True, (1, 2, 2, 3))):
+        r = Rng(name)
+        m = nn.InstanceNorm2d(c, eps=eps, affine=affine)
+        if affine:
+            with torch.no_grad():
+                m.weight.copy_(1 + r.randn(c, scale=0.3))
+                m.bias.copy_(r.randn(c, scale=0.2))
+        x = r.randn(*xshape, scale=0.3 if eps >= 0.1 else 1.0) + 0.5
+        layer_case(f, name, spec("InstanceNorm2d", features=c, eps=eps, affine=affine), m, [x])
+    for name, g, c, eps, affine, xshape in (("gn_2_groups", 2, 4, 1e-5, True, (2, 4, 3, 3)),
+                                            ("gn_1_group_noaffine", 1, 3, 1e-5, False, (2, 3, 2, 2)),
+                                            ("gn_per_channel", 3, 3, 1e-5, True, (1, 3, 4, 2)),
+                                            ("gn_2d_input", 2, 6, 1e-3, True, (3, 6))):
+        r = Rng(name)
+        m = nn.GroupNorm(g, c, eps=eps, affine=affine)
+        if affine:
+            with torch.no_grad():
+                m.weight.copy_(1 + r.randn(c, scale=0.3))
+                m.bias.copy_(r.randn(c, scale=0.2))
+        x = r.randn(*xshape) + 0.5
+        layer_case(f, name, spec("GroupNorm", groups=g, channels=c, eps=eps, affine=affine), m, [x])
 
 
 def batch_norms():

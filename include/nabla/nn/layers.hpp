@@ -551,6 +551,85 @@ class LayerNorm : public Module<T> {
 };
 
 // Shared by BatchNorm1d and BatchNorm2d; `dims` lists the input ranks the layer accepts.
+// InstanceNorm2d (pix2pix, CycleGAN): without running statistics (PyTorch's default); affine
+// (off by default, as PyTorch) adds weight (ones) and bias (zeros) per channel.
+template <Floating T>
+class InstanceNorm2d : public Module<T> {
+ public:
+  Tensor<T> weight, bias;  // [C] with affine, else undefined
+
+  explicit InstanceNorm2d(int64_t num_features, double eps = 1e-5, bool affine = false)
+      : features_(num_features), eps_(eps) {
+    detail::check_positive(num_features, "InstanceNorm2d", "num_features");
+    NABLA_CHECK(eps >= 0, "InstanceNorm2d: eps must be non-negative, got ", eps);
+    if (affine) {
+      weight = Tensor<T>::ones({num_features}).requires_grad_();
+      bias = Tensor<T>::zeros({num_features}).requires_grad_();
+    }
+  }
+  Tensor<T> forward(const Tensor<T>& x) override {
+    NABLA_CHECK(x.dim() == 4 && x.shape()[1] == features_, "InstanceNorm2d(", features_,
+                "): expected input [N, ", features_, ", H, W], got shape ", x.shape());
+    return instance_norm(x, weight, bias, eps_);
+  }
+  std::string describe() const override {
+    std::ostringstream s;
+    s << "InstanceNorm2d(" << features_ << ", eps=" << eps_
+      << ", affine=" << (weight.defined() ? "true" : "false") << ")";
+    return s.str();
+  }
+  void visit(Visitor<T>& v) override {
+    if (weight.defined()) {
+      v.parameter("weight", weight);
+      v.parameter("bias", bias);
+    }
+  }
+
+ private:
+  int64_t features_;
+  double eps_;
+};
+
+template <Floating T>
+class GroupNorm : public Module<T> {
+ public:
+  Tensor<T> weight, bias;  // [C] with affine (the default), else undefined
+
+  GroupNorm(int64_t num_groups, int64_t num_channels, double eps = 1e-5, bool affine = true)
+      : groups_(num_groups), channels_(num_channels), eps_(eps) {
+    detail::check_positive(num_groups, "GroupNorm", "num_groups");
+    detail::check_positive(num_channels, "GroupNorm", "num_channels");
+    NABLA_CHECK(num_channels % num_groups == 0, "GroupNorm: ", num_channels,
+                " channels do not split into ", num_groups, " groups");
+    NABLA_CHECK(eps >= 0, "GroupNorm: eps must be non-negative, got ", eps);
+    if (affine) {
+      weight = Tensor<T>::ones({num_channels}).requires_grad_();
+      bias = Tensor<T>::zeros({num_channels}).requires_grad_();
+    }
+  }
+  Tensor<T> forward(const Tensor<T>& x) override {
+    NABLA_CHECK(x.dim() >= 2 && x.shape()[1] == channels_, "GroupNorm(", groups_, ", ", channels_,
+                "): expected input [N, ", channels_, ", ...], got shape ", x.shape());
+    return group_norm(x, groups_, weight, bias, eps_);
+  }
+  std::string describe() const override {
+    std::ostringstream s;
+    s << "GroupNorm(" << groups_ << ", " << channels_ << ", eps=" << eps_
+      << ", affine=" << (weight.defined() ? "true" : "false") << ")";
+    return s.str();
+  }
+  void visit(Visitor<T>& v) override {
+    if (weight.defined()) {
+      v.parameter("weight", weight);
+      v.parameter("bias", bias);
+    }
+  }
+
+ private:
+  int64_t groups_, channels_;
+  double eps_;
+};
+
 template <Floating T>
 class BatchNormBase : public Module<T> {
  public:

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "nabla/ops/common.hpp"
+#include "nabla/ops/elementwise.hpp"
 
 namespace nabla {
 
@@ -380,6 +381,53 @@ Tensor<T> batch_norm(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> runni
            });
   }
   return out;
+}
+
+namespace detail {
+// x [N, C, *] normalised over groups of `groups` channels (with everything after them) per sample,
+// through layer_norm on the [N * groups, rest] view; then weight and bias [C] per channel.
+template <Floating T>
+Tensor<T> grouped_norm(const char* op, const Tensor<T>& x, int64_t groups, const Tensor<T>& weight,
+                       const Tensor<T>& bias, double eps) {
+  detail::check_operand(x, op);
+  NABLA_CHECK(x.dim() >= 2, op, ": expected input [N, C, ...], got shape ", x.shape());
+  const int64_t n = x.shape()[0], c = x.shape()[1];
+  NABLA_CHECK(groups >= 1 && c % groups == 0, op, ": ", c, " channels do not split into ", groups,
+              " groups");
+  const int64_t rest = x.numel() / std::max<int64_t>(n * groups, 1);
+  NABLA_CHECK(rest > 0, op, ": the input is empty (shape ", x.shape(), ")");
+  for (const Tensor<T>* t : {&weight, &bias})
+    NABLA_CHECK(!t->defined() || (t->dim() == 1 && t->shape()[0] == c), op,
+                ": weight and bias must be [", c, "], got shape ", t->shape());
+  Tensor<T> y = layer_norm(detail::contiguous_or_self(x).reshape({n * groups, rest}), Shape{rest},
+                           Tensor<T>(), Tensor<T>(), eps)
+                    .reshape(x.shape());
+  if (!weight.defined() && !bias.defined()) return y;
+  Shape per_channel{1, c};
+  for (int64_t d = 2; d < x.dim(); ++d) per_channel.push_back(1);
+  if (weight.defined()) y = mul(y, weight.reshape(per_channel));
+  if (bias.defined()) y = add(y, bias.reshape(per_channel));
+  return y;
+}
+}  // namespace detail
+
+// Each sample's channels normalised over their own values (x [N, C, *]), then weight and bias
+// per channel (optional): InstanceNorm as PyTorch computes it without running statistics.
+template <Floating T>
+Tensor<T> instance_norm(const Tensor<T>& x, const Tensor<T>& weight = {},
+                        const Tensor<T>& bias = {}, double eps = 1e-5) {
+  NABLA_CHECK(!x.defined() || x.dim() >= 3,
+              "instance_norm: expected input [N, C, H, W] or [N, C, L], got shape ", x.shape());
+  return detail::grouped_norm("instance_norm", x, x.defined() ? x.shape()[1] : 1, weight, bias,
+                              eps);
+}
+
+// Each sample's channels in `groups` groups, each normalised over its channels' values together
+// (Wu & He), then weight and bias per channel.
+template <Floating T>
+Tensor<T> group_norm(const Tensor<T>& x, int64_t groups, const Tensor<T>& weight = {},
+                     const Tensor<T>& bias = {}, double eps = 1e-5) {
+  return detail::grouped_norm("group_norm", x, groups, weight, bias, eps);
 }
 
 }  // namespace nabla
