@@ -14,6 +14,8 @@
 //                        LReLU(0.2)-Linear(256,1)-Sigmoid; BCE, Adam lr 2e-4; one D step on
 //                        BCE(D(real), 1) + BCE(D(G(z).detach()), 0), one G step on
 //                        BCE(D(G(z')), 1) with fresh z'.
+//   train/mlp_classifier/batch:<n>  not a GAN: Linear(784,256)-ReLU-Linear(256,10), cross_entropy,
+//                        Adam 1e-3; n = 1 and 64.
 //   gan/row7/batch:128   DCGAN. G: Linear(100,128*7*7)-View(128,7,7)-BN2d-ReLU-ConvT(128,64,4,2,1)-
 //                        BN2d-ReLU-ConvT(64,1,4,2,1)-Tanh, D: Conv(1,64,4,2,1)-LReLU(0.2)-
 //                        Conv(64,128,4,2,1)-BN2d-LReLU(0.2)-Flatten-Linear(6272,1)-Sigmoid; weights
@@ -142,6 +144,30 @@ struct Row7 {
   }
 };
 
+// Not a GAN: the step a user comparing libraries likely writes first, an MNIST-sized MLP
+// classifier, Linear(784,256)-ReLU-Linear(256,10), cross_entropy on class indices, Adam(1e-3).
+template <int64_t Batch>
+struct MlpClassifier {
+  Generator gen{801};
+  Net net{nn::Linear<float>(784, 256), nn::ReLU<float>(), nn::Linear<float>(256, 10)};
+  optim::Adam<float> opt{net.parameters(), 1e-3};
+  T images = T::uniform({Batch, 784}, 0.f, 1.f, gen);
+  Tensor<int64_t> labels = Tensor<int64_t>::from([] {
+    std::vector<int64_t> v(Batch);
+    for (int64_t i = 0; i < Batch; ++i) v[static_cast<size_t>(i)] = i % 10;
+    return v;
+  }());
+  T d_loss, g_loss;  // g_loss unused: the counters of gan() below
+
+  void step() {
+    d_loss = cross_entropy(net(images), labels);
+    opt.zero_grad();
+    d_loss.backward();
+    opt.step();
+    g_loss = d_loss;
+  }
+};
+
 template <class Row>
 void gan(benchmark::State& state, int warmup) {
   manual_seed(7);  // the layers' initialisation
@@ -180,6 +206,12 @@ int main(int argc, char** argv) {
   // Row 7's networks at batch 1: per-layer overhead of the convolutions, batch norm included.
   bench::register_threaded("gan/row7/batch:1", set_threads,
                            [](benchmark::State& s) { gan<Row7<1>>(s, 5); },
+                           {benchmark::kMicrosecond, 0});
+  bench::register_threaded("train/mlp_classifier/batch:1", set_threads,
+                           [](benchmark::State& s) { gan<MlpClassifier<1>>(s, 20); },
+                           {benchmark::kMicrosecond, 0});
+  bench::register_threaded("train/mlp_classifier/batch:64", set_threads,
+                           [](benchmark::State& s) { gan<MlpClassifier<64>>(s, 5); },
                            {benchmark::kMicrosecond, 0});
   bench::wait_for_idle_threads();
   benchmark::RunSpecifiedBenchmarks();

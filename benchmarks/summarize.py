@@ -40,7 +40,9 @@ UNIT_NAMES = {"ns": "ns", "us": "µs", "ms": "ms", "s": "s"}
 LAYER_TARGETS = {"conv2d": 1.0, "conv_transpose2d": 1.0}
 GAN_TARGETS = {"row3/batch:1": 3.0, "row6/batch:100": 1.2, "row7/batch:128": 1.0}
 GAN_ROWS = {"row3/batch:1": "row 3 (batch 1)", "row6/batch:100": "row 6 (batch 100)",
-            "row7/batch:128": "row 7, DCGAN (batch 128)", "row7/batch:1": "row 7, DCGAN (batch 1)"}
+            "row7/batch:128": "row 7, DCGAN (batch 128)", "row7/batch:1": "row 7, DCGAN (batch 1)",
+            "mlp_classifier/batch:1": "MLP classifier, cross-entropy (batch 1)",
+            "mlp_classifier/batch:64": "MLP classifier, cross-entropy (batch 64)"}
 
 
 def disturbance(results, stem):
@@ -296,10 +298,10 @@ def probes_section(series, context, out):
 
 def gan_section(series, context, out):
     names = [name for name, config in series
-             if config == "env" and re.match(r"^gan/", name) and "_handwritten/" not in name]
+             if config == "env" and re.match(r"^(gan|train)/", name) and "_handwritten/" not in name]
     if not names:
         return
-    row_of = lambda case: case.removeprefix("gan/")
+    row_of = lambda case: case.removeprefix("gan/").removeprefix("train/")
     target_of = lambda case: GAN_TARGETS.get(row_of(case))
     out.append("### One GAN training iteration, time per iteration (median across rounds; lower is better)\n")
     out.append(torch_note(context, "gan"))

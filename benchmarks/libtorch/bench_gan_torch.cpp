@@ -126,6 +126,22 @@ struct Row7 {
   }
 };
 
+template <int64_t Batch>
+struct MlpClassifier {
+  nn::Sequential net{nn::Linear(784, 256), nn::ReLU(), nn::Linear(256, 10)};
+  optim::Adam opt{net->parameters(), optim::AdamOptions(1e-3)};
+  Tensor images = torch::rand({Batch, 784}), labels = torch::arange(Batch, torch::kLong) % 10;
+  Tensor d_loss, g_loss;
+
+  void step() {
+    d_loss = torch::nn::functional::cross_entropy(net->forward(images), labels);
+    bench::zero_grad_to_none(opt);
+    d_loss.backward();
+    opt.step();
+    g_loss = d_loss;
+  }
+};
+
 template <class Row>
 void gan(benchmark::State& state, int warmup) {
   torch::manual_seed(7);
@@ -153,6 +169,12 @@ int main(int argc, char** argv) {
   // Row 7's networks at batch 1: per-layer overhead of the convolutions, batch norm included.
   bench::register_threaded("torch_gan/row7/batch:1", bench::torch_set_threads,
                            [](benchmark::State& s) { gan<Row7<1>>(s, 5); },
+                           {benchmark::kMicrosecond, 0});
+  bench::register_threaded("torch_train/mlp_classifier/batch:1", bench::torch_set_threads,
+                           [](benchmark::State& s) { gan<MlpClassifier<1>>(s, 20); },
+                           {benchmark::kMicrosecond, 0});
+  bench::register_threaded("torch_train/mlp_classifier/batch:64", bench::torch_set_threads,
+                           [](benchmark::State& s) { gan<MlpClassifier<64>>(s, 5); },
                            {benchmark::kMicrosecond, 0});
   bench::add_torch_context();
   bench::wait_for_idle_threads();  // OpenBLAS starts its workers when it is loaded
