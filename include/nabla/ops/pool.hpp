@@ -8,27 +8,42 @@
 
 namespace nabla {
 
+namespace detail {
+// A 2-d pool's checks (input [N, C, H, W]; positive kernel and stride, stride 0 meaning the
+// kernel; padding at most half the kernel, as PyTorch) and its output size, floor mode.
+template <Floating T>
+std::array<int64_t, 2> pool_output_size(const char* op, const Tensor<T>& x,
+                                        const std::array<int64_t, 2>& kernel,
+                                        std::array<int64_t, 2>& stride,
+                                        const std::array<int64_t, 2>& padding) {
+  check_operand(x, op);
+  NABLA_CHECK(x.dim() == 4, op, ": expected input [N, C, H, W], got shape ", x.shape());
+  for (int i = 0; i < 2; ++i) {
+    if (stride[i] == 0) stride[i] = kernel[i];
+    NABLA_CHECK(kernel[i] >= 1 && stride[i] >= 1, op,
+                ": kernel and stride must be positive, got kernel ", kernel[i], " stride ",
+                stride[i]);
+    NABLA_CHECK(padding[i] >= 0 && padding[i] * 2 <= kernel[i], op, ": padding ", padding[i],
+                " must be between 0 and half the kernel size ", kernel[i]);
+  }
+  const int64_t h = x.shape()[2], w = x.shape()[3];
+  NABLA_CHECK(h + 2 * padding[0] >= kernel[0] && w + 2 * padding[1] >= kernel[1], op, ": kernel ",
+              kernel[0], "x", kernel[1], " is larger than the padded input (input shape ",
+              x.shape(), ")");
+  return {(h + 2 * padding[0] - kernel[0]) / stride[0] + 1,
+          (w + 2 * padding[1] - kernel[1]) / stride[1] + 1};
+}
+}  // namespace detail
+
 // x [N, C, H, W]; kernel, stride (0 = kernel) and padding (at most half the kernel, as PyTorch).
 template <Floating T>
 Tensor<T> max_pool2d(const Tensor<T>& x, std::array<int64_t, 2> kernel,
                      std::array<int64_t, 2> stride = {0, 0},
                      std::array<int64_t, 2> padding = {0, 0}) {
-  detail::check_operand(x, "max_pool2d");
-  NABLA_CHECK(x.dim() == 4, "max_pool2d: expected input [N, C, H, W], got shape ", x.shape());
-  for (int i = 0; i < 2; ++i) {
-    if (stride[i] == 0) stride[i] = kernel[i];
-    NABLA_CHECK(kernel[i] >= 1 && stride[i] >= 1,
-                "max_pool2d: kernel and stride must be positive, got kernel ", kernel[i],
-                " stride ", stride[i]);
-    NABLA_CHECK(padding[i] >= 0 && padding[i] * 2 <= kernel[i], "max_pool2d: padding ", padding[i],
-                " must be between 0 and half the kernel size ", kernel[i]);
-  }
+  const std::array<int64_t, 2> size =
+      detail::pool_output_size("max_pool2d", x, kernel, stride, padding);
+  const int64_t oh = size[0], ow = size[1];
   const int64_t n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], w = x.shape()[3];
-  NABLA_CHECK(h + 2 * padding[0] >= kernel[0] && w + 2 * padding[1] >= kernel[1],
-              "max_pool2d: kernel ", kernel[0], "x", kernel[1],
-              " is larger than the padded input (input shape ", x.shape(), ")");
-  const int64_t oh = (h + 2 * padding[0] - kernel[0]) / stride[0] + 1,
-                ow = (w + 2 * padding[1] - kernel[1]) / stride[1] + 1;
   const Tensor<T> xc = detail::contiguous_or_self(x);
   Tensor<T> out = Tensor<T>::empty({n, c, oh, ow});
   Tensor<int64_t> argmax = Tensor<int64_t>::empty({n, c, oh, ow});
@@ -164,22 +179,10 @@ template <Floating T>
 Tensor<T> avg_pool2d(const Tensor<T>& x, std::array<int64_t, 2> kernel,
                      std::array<int64_t, 2> stride = {0, 0},
                      std::array<int64_t, 2> padding = {0, 0}, bool count_include_pad = true) {
-  detail::check_operand(x, "avg_pool2d");
-  NABLA_CHECK(x.dim() == 4, "avg_pool2d: expected input [N, C, H, W], got shape ", x.shape());
-  for (int i = 0; i < 2; ++i) {
-    if (stride[i] == 0) stride[i] = kernel[i];
-    NABLA_CHECK(kernel[i] >= 1 && stride[i] >= 1,
-                "avg_pool2d: kernel and stride must be positive, got kernel ", kernel[i],
-                " stride ", stride[i]);
-    NABLA_CHECK(padding[i] >= 0 && padding[i] * 2 <= kernel[i], "avg_pool2d: padding ", padding[i],
-                " must be between 0 and half the kernel size ", kernel[i]);
-  }
+  const std::array<int64_t, 2> size =
+      detail::pool_output_size("avg_pool2d", x, kernel, stride, padding);
+  const int64_t oh = size[0], ow = size[1];
   const int64_t h = x.shape()[2], w = x.shape()[3];
-  NABLA_CHECK(h + 2 * padding[0] >= kernel[0] && w + 2 * padding[1] >= kernel[1],
-              "avg_pool2d: kernel ", kernel[0], "x", kernel[1],
-              " is larger than the padded input (input shape ", x.shape(), ")");
-  const int64_t oh = (h + 2 * padding[0] - kernel[0]) / stride[0] + 1,
-                ow = (w + 2 * padding[1] - kernel[1]) / stride[1] + 1;
   return detail::window_average("avg_pool2d", x, oh, ow, [=](int64_t oy, int64_t ox) {
     const int64_t y0 = oy * stride[0] - padding[0], x0 = ox * stride[1] - padding[1];
     const int64_t y1 = std::min(y0 + kernel[0], h + padding[0]),
