@@ -13,6 +13,7 @@
 #include <nabla/nabla.hpp>
 
 #include "layer_cases.hpp"
+#include "op_cases.hpp"
 #include "threaded_benchmark.hpp"
 
 namespace {
@@ -85,6 +86,84 @@ void probe(benchmark::State& state, const bench::ProbeModuleCase& c) {
   run_layer(state, *layer, x, gy, 2);
 }
 
+// One op of op_cases.hpp: the inputs made once, then per iteration the gradients reset to none,
+// y = op(x) and (for fwd_bwd) y.backward(gy).
+void op(benchmark::State& state, const bench::OpCase& c) {
+  using bench::Op;
+  nabla::Shape shape;
+  for (int i = 0; i < c.dims(); ++i) shape.push_back(c.shape[static_cast<size_t>(i)]);
+  const int64_t rows = shape[0], cols = shape[shape.size() - 1];
+  T x = randn(shape, 51);
+  T w;  // the second operand, with gradient
+  T fixed;  // a second operand without gradient
+  nabla::Tensor<int64_t> labels;
+  switch (c.op) {
+    case Op::AddBias: w = randn({cols}, 52); break;
+    case Op::Mul: w = randn(shape, 52); break;
+    case Op::LayerNorm: w = randn({cols}, 52), fixed = randn({cols}, 53); break;
+    case Op::Matmul: w = randn({cols, cols}, 52); break;
+    case Op::Bmm: w = randn({shape[0], cols, cols}, 52); break;
+    case Op::MseLoss: fixed = randn(shape, 53); break;
+    case Op::CrossEntropy: {
+      std::vector<int64_t> v(static_cast<size_t>(rows));
+      for (int64_t i = 0; i < rows; ++i) v[static_cast<size_t>(i)] = i % cols;
+      labels = nabla::Tensor<int64_t>::from(v);
+      break;
+    }
+    default: break;
+  }
+  if (c.backward) {
+    x.requires_grad_();
+    if (w.defined()) w.requires_grad_();
+  }
+  const auto apply = [&]() -> T {
+    switch (c.op) {
+      case Op::Relu: return nabla::relu(x);
+      case Op::LeakyRelu: return nabla::leaky_relu(x, 0.2f);
+      case Op::Sigmoid: return nabla::sigmoid(x);
+      case Op::Tanh: return nabla::tanh(x);
+      case Op::Exp: return nabla::exp(x);
+      case Op::Gelu: return nabla::gelu(x);
+      case Op::GeluTanh: return nabla::gelu(x, "tanh");
+      case Op::Silu: return nabla::silu(x);
+      case Op::Elu: return nabla::elu(x);
+      case Op::Softplus: return nabla::softplus(x);
+      case Op::AddBias: return x + w;
+      case Op::Mul: return x * w;
+      case Op::SumAll: return nabla::sum(x);
+      case Op::SumDim0: return nabla::sum(x, 0);
+      case Op::SumDim1: return nabla::sum(x, 1);
+      case Op::Softmax: return nabla::softmax(x, -1);
+      case Op::LogSoftmax: return nabla::log_softmax(x, -1);
+      case Op::CrossEntropy: return nabla::cross_entropy(x, labels);
+      case Op::LayerNorm: return nabla::layer_norm(x, nabla::Shape{cols}, w, fixed);
+      case Op::MseLoss: return nabla::mse_loss(x, fixed);
+      case Op::TransposeCopy: return x.transpose(0, 1).contiguous();
+      case Op::Cat: return nabla::cat({x, x}, 1);
+      case Op::Matmul:
+      case Op::Bmm: return nabla::matmul(x, w);
+    }
+    return {};
+  };
+  if (!c.backward) {
+    const nabla::NoGradGuard no_grad;
+    for (int i = 0; i < 2; ++i) benchmark::DoNotOptimize(apply().data());
+    for (auto _ : state) benchmark::DoNotOptimize(apply().data());
+    return;
+  }
+  const T gy = apply().dim() == 0 ? T() : randn(apply().shape(), 54);
+  auto step = [&] {
+    x.zero_grad();
+    if (w.defined()) w.zero_grad();
+    const T y = apply();
+    if (gy.defined()) y.backward(gy);
+    else y.backward();
+  };
+  for (int i = 0; i < 2; ++i) step();
+  for (auto _ : state) step();
+  benchmark::DoNotOptimize(x.grad().data());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -111,6 +190,9 @@ int main(int argc, char** argv) {
     bench::register_threaded(std::string("probe/") + c.name, set_threads,
                              [c](benchmark::State& s) { probe(s, c); },
                              {benchmark::kMicrosecond, c.iterations});
+  for (const bench::OpCase& c : bench::kOpCases)
+    bench::register_threaded(c.full_name(), set_threads, [c](benchmark::State& s) { op(s, c); },
+                             {benchmark::kMicrosecond, 0});
   bench::wait_for_idle_threads();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -296,6 +296,17 @@ def probes_section(series, context, out):
     out.append("")
 
 
+def ops_section(series, context, out):
+    names = [name for name, config in series if config == "env" and name.startswith("ops/")]
+    if not names:
+        return
+    out.append("### Single ops (ops/), forward (fwd: under no_grad) or forward + backward (fwd_bwd), time per "
+               "iteration (median across rounds; lower is better; no targets)\n")
+    out.append(torch_note(context, "layers"))
+    out.append(versus_torch_table(series, names, lambda case: case.removeprefix("ops/"), lambda case: None))
+    out.append("")
+
+
 def gan_section(series, context, out):
     names = [name for name, config in series
              if config == "env" and re.match(r"^(gan|train)/", name) and "_handwritten/" not in name]
@@ -362,6 +373,7 @@ def main():
     gemm_section(series, context, out)
     layers_section(series, context, out)
     probes_section(series, context, out)
+    ops_section(series, context, out)
     gan_section(series, context, out)
     load_section(rounds, series, disturbed, out)
     print("\n".join(out))

@@ -14,7 +14,8 @@
 #   gemm      nabla GEMM (nabla's kernel, nabla::matmul, OpenBLAS as this environment configures
 #             it), OpenBLAS alone with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (its own CPU
 #             detection), torch GEMM; first for n <= 1024, then for n = 2048
-#   layers    Linear, Conv2d, ConvTranspose2d forward+backward: nabla, torch, torch with the two
+#   layers    Linear, Conv2d, ConvTranspose2d forward+backward, other layers (probe/) and single
+#             ops (ops/, benchmarks/op_cases.hpp): nabla, torch, torch with the two
 #             OpenBLAS variables unset, and (two threads only) torch unset with OpenBLAS on one
 #             thread (NABLA_BENCH_BLAS_THREADS=1: no second pool spinning beside libtorch's)
 #   gan       a training iteration of GAN_VARIANTS.md rows 3, 6, 7, the same four ways

@@ -21,6 +21,7 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -464,4 +465,148 @@ void check_leaky_relu_long() {
 TEST_CASE("leaky_relu on long and strided tensors equals the scalar formula", "[ops]") {
   check_leaky_relu_long<float>();
   check_leaky_relu_long<double>();
+}
+
+// elu, silu, gelu (both forms) and softplus run block by block (cpu::for_blocks), with exp,
+// expm1, tanh, logistic and erf staged through Eigen or nabla's own float approximations. On a
+// tensor of several blocks plus a tail, strided, over [-12, 12] (every branch: softplus's
+// threshold, erf's clamp, expm1's Taylor range), forward and backward must match the scalar
+// formulas in long double to a few ulp (relative) or a few ulp of 1 + |x| (absolute, where the
+// formula cancels to near 0).
+template <class T>
+void check_blockwise_activations() {
+  using L = long double;
+  nabla::Generator gen(9);
+  Tensor<T> base = Tensor<T>::uniform({9, 131}, -12, 12, gen);  // 1179 elements: 4 blocks + tail
+  for (int64_t i = 0; i < 200; ++i) base.data()[i] = T(-1 + 0.01 * static_cast<double>(i));
+  base.data()[0] = T(0);
+  base.data()[1] = T(1e-6);
+  base.data()[2] = T(-1e-6);
+  const Tensor<T> strided = base.transpose(0, 1);
+  constexpr L kPi = 3.141592653589793238462643383279502884L;
+  struct Case {
+    const char* name;
+    std::function<Tensor<T>(const Tensor<T>&)> op;
+    std::function<L(L)> f, df;
+  };
+  const L a = 0.7L, b = 2.0L, th = 15.0L;
+  const std::vector<Case> cases = {
+      {"elu", [&](const Tensor<T>& x) { return nabla::elu(x, T(a)); },
+       [&](L v) { return v > 0 ? v : a * std::expm1(v); }, [&](L v) { return v > 0 ? 1 : a * std::exp(v); }},
+      {"silu", [](const Tensor<T>& x) { return nabla::silu(x); },
+       [](L v) { return v / (1 + std::exp(-v)); },
+       [](L v) {
+         const L s = 1 / (1 + std::exp(-v));
+         return s * (1 + v * (1 - s));
+       }},
+      {"gelu", [](const Tensor<T>& x) { return nabla::gelu(x); },
+       [](L v) { return v * 0.5L * (1 + std::erf(v / std::sqrt(2.0L))); },
+       [&](L v) { return 0.5L * (1 + std::erf(v / std::sqrt(2.0L))) + v * std::exp(-v * v / 2) / std::sqrt(2 * kPi); }},
+      {"gelu_tanh", [](const Tensor<T>& x) { return nabla::gelu(x, "tanh"); },
+       [&](L v) { return 0.5L * v * (1 + std::tanh(std::sqrt(2 / kPi) * (v + 0.044715L * v * v * v))); },
+       [&](L v) {
+         const L k = std::sqrt(2 / kPi), t = std::tanh(k * (v + 0.044715L * v * v * v));
+         return 0.5L * (1 + t) + 0.5L * v * (1 - t * t) * k * (1 + 3 * 0.044715L * v * v);
+       }},
+      {"softplus", [&](const Tensor<T>& x) { return nabla::softplus(x, T(b), T(th)); },
+       [&](L v) { return b * v > th ? v : std::log1p(std::exp(b * v)) / b; },
+       [&](L v) { return b * v > th ? 1 : 1 / (1 + std::exp(-b * v)); }},
+  };
+  const L ulp = std::numeric_limits<T>::epsilon();
+  for (const Case& c : cases)
+    for (const Tensor<T>& x0 : {base, strided}) {
+      INFO(c.name << (x0.is_contiguous() ? ", contiguous" : ", strided"));
+      const Tensor<T> x = x0.detach().requires_grad_(), xc = x0.contiguous();
+      const Tensor<T> y = c.op(x);
+      const Tensor<T> g = Tensor<T>::uniform(y.shape(), -1, 1, gen);
+      y.backward(g);
+      const Tensor<T> yc = y.contiguous(), gc = g.contiguous(), gx = x.grad().contiguous();
+      for (int64_t i = 0; i < xc.numel(); ++i) {
+        const L v = xc.data()[i];
+        INFO("element " << i << ": x = " << static_cast<double>(v));
+        const L want = c.f(v), want_g = static_cast<L>(gc.data()[i]) * c.df(v);
+        // Absolute slack grows with |x|: gelu's x (1 + erf) and x (1 + tanh) cancel for x << 0,
+        // where erf and tanh are near -1 and carry an absolute error of an ulp of 1 (PyTorch's
+        // float formulas cancel the same way).
+        const L slack = 4 * ulp * (1 + std::abs(v));
+        CHECK(std::abs(yc.data()[i] - want) <= 8 * ulp * std::abs(want) + slack);
+        CHECK(std::abs(gx.data()[i] - want_g) <= 8 * ulp * std::abs(want_g) + slack);
+      }
+    }
+}
+
+TEST_CASE("blockwise activations on long and strided tensors match the formulas", "[ops][activation]") {
+  check_blockwise_activations<float>();
+  check_blockwise_activations<double>();
+}
+
+// x.transpose(...).contiguous() and permutes that swap the two innermost dims go through tiled
+// transposes (cpu::detail::copy_transposed); every shape around the tile and vector widths must
+// give exactly the element-by-element result, and so must the gradient (a transposed copy back).
+TEST_CASE("transposed copies equal the element-by-element copy", "[ops][shape]") {
+  nabla::Generator gen(3);
+  for (const auto& [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{
+           {16, 16}, {17, 23}, {64, 64}, {65, 130}, {200, 9}, {129, 257}}) {
+    INFO(rows << " x " << cols);
+    const Tensor<float> x = Tensor<float>::randn({rows, cols}, gen).requires_grad_();
+    const Tensor<float> y = x.t().contiguous();
+    REQUIRE(y.shape() == Shape{cols, rows});
+    bool same = true;
+    for (int64_t r = 0; r < cols; ++r)
+      for (int64_t c = 0; c < rows; ++c) same = same && y.data()[r * rows + c] == x.data()[c * cols + r];
+    CHECK(same);
+    const Tensor<float> g = Tensor<float>::randn(y.shape(), gen);
+    y.backward(g);
+    const Tensor<float> gx = x.grad().contiguous();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) same = same && gx.data()[r * cols + c] == g.data()[c * rows + r];
+    CHECK(same);
+  }
+  // Batched: [B, H, W] -> [B, W, H], and NCHW -> NHWC ([2, 3, 20, 24] -> [2, 20, 24, 3]).
+  const Tensor<double> b = Tensor<double>::randn({3, 40, 33}, gen);
+  const Tensor<double> bt = b.transpose(1, 2).contiguous();
+  bool same = true;
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t h = 0; h < 40; ++h)
+      for (int64_t w = 0; w < 33; ++w) same = same && bt.data()[(i * 33 + w) * 40 + h] == b.data()[(i * 40 + h) * 33 + w];
+  CHECK(same);
+  const Tensor<float> n = Tensor<float>::randn({2, 3, 20, 24}, gen);
+  const Tensor<float> nhwc = n.permute({0, 2, 3, 1}).contiguous();
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t h = 0; h < 20; ++h)
+        for (int64_t w = 0; w < 24; ++w)
+          same = same && nhwc.data()[((i * 20 + h) * 24 + w) * 3 + c] == n.data()[((i * 3 + c) * 20 + h) * 24 + w];
+  CHECK(same);
+}
+
+// mse_loss with mean or sum is one fused node: its value and both gradients against the unfused
+// (x - t)^2 reduced, on a tensor of several 4096-element chunks, strided, and at 1 and 2 threads.
+TEST_CASE("fused mse_loss equals the composite form", "[ops][loss]") {
+  nabla::Generator gen(4);
+  const Tensor<double> base = Tensor<double>::randn({257, 263}, gen), tb = Tensor<double>::randn({263, 257}, gen);
+  const int previous_threads = nabla::get_num_threads();
+  for (int threads : {1, 2}) {
+    nabla::set_num_threads(threads);
+    for (nabla::Reduction r : {nabla::Reduction::Mean, nabla::Reduction::Sum}) {
+      const Tensor<double> x = base.detach().requires_grad_(), t = tb.detach().requires_grad_();
+      const Tensor<double> loss = nabla::mse_loss(x, t.t(), r);
+      loss.backward();
+      const Tensor<double> x2 = base.detach().requires_grad_(), t2 = tb.detach().requires_grad_();
+      const Tensor<double> d = x2 - t2.t();
+      const Tensor<double> ref = r == nabla::Reduction::Mean ? nabla::mean(d * d) : nabla::sum(d * d);
+      ref.backward();
+      CHECK(loss.item() == Approx(ref.item()).epsilon(1e-12));
+      const Tensor<double> gx = x.grad().contiguous(), gx2 = x2.grad().contiguous();
+      const Tensor<double> gt = t.grad().contiguous(), gt2 = t2.grad().contiguous();
+      double worst = 0;
+      for (int64_t i = 0; i < gx.numel(); ++i)
+        worst = std::max({worst, std::abs(gx.data()[i] - gx2.data()[i]), std::abs(gt.data()[i] - gt2.data()[i])});
+      CHECK(worst < 1e-15);
+    }
+  }
+  nabla::set_num_threads(previous_threads);
+  CHECK_THROWS_WITH(nabla::mse_loss(Tensor<float>::zeros({0}), Tensor<float>::zeros({0})),
+                    Catch::Contains("mse_loss") && Catch::Contains("empty"));
+  CHECK(nabla::mse_loss(Tensor<float>::zeros({0}), Tensor<float>::zeros({0}), nabla::Reduction::Sum).item() == 0);
 }

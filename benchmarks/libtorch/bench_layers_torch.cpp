@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "layer_cases.hpp"
+#include "op_cases.hpp"
 #include "threaded_benchmark.hpp"
 #include "torch_threads.hpp"
 
@@ -91,6 +92,75 @@ void probe(benchmark::State& state, const bench::ProbeModuleCase& c) {
   benchmark::DoNotOptimize(x.grad().data_ptr());
 }
 
+// The twin of bench_layers.cpp's op(): the same inputs' shapes and the same step.
+void op(benchmark::State& state, const bench::OpCase& c) {
+  using bench::Op;
+  std::vector<int64_t> shape(c.shape.begin(), c.shape.begin() + c.dims());
+  const int64_t rows = shape[0], cols = shape.back();
+  Tensor x = randn(shape, 51);
+  Tensor w, fixed, labels;
+  switch (c.op) {
+    case Op::AddBias: w = randn({cols}, 52); break;
+    case Op::Mul: w = randn(shape, 52); break;
+    case Op::LayerNorm: w = randn({cols}, 52), fixed = randn({cols}, 53); break;
+    case Op::Matmul: w = randn({cols, cols}, 52); break;
+    case Op::Bmm: w = randn({shape[0], cols, cols}, 52); break;
+    case Op::MseLoss: fixed = randn(shape, 53); break;
+    case Op::CrossEntropy: labels = torch::arange(rows, torch::kLong).remainder(cols); break;
+    default: break;
+  }
+  if (c.backward) {
+    x.requires_grad_();
+    if (w.defined()) w.requires_grad_();
+  }
+  const auto apply = [&]() -> Tensor {
+    switch (c.op) {
+      case Op::Relu: return torch::relu(x);
+      case Op::LeakyRelu: return torch::leaky_relu(x, 0.2);
+      case Op::Sigmoid: return torch::sigmoid(x);
+      case Op::Tanh: return torch::tanh(x);
+      case Op::Exp: return torch::exp(x);
+      case Op::Gelu: return torch::gelu(x);
+      case Op::GeluTanh: return torch::gelu(x, "tanh");
+      case Op::Silu: return torch::silu(x);
+      case Op::Elu: return torch::elu(x);
+      case Op::Softplus: return torch::softplus(x);
+      case Op::AddBias: return x + w;
+      case Op::Mul: return x * w;
+      case Op::SumAll: return x.sum();
+      case Op::SumDim0: return x.sum(0);
+      case Op::SumDim1: return x.sum(1);
+      case Op::Softmax: return torch::softmax(x, -1);
+      case Op::LogSoftmax: return torch::log_softmax(x, -1);
+      case Op::CrossEntropy: return torch::nn::functional::cross_entropy(x, labels);
+      case Op::LayerNorm: return torch::layer_norm(x, {cols}, w, fixed);
+      case Op::MseLoss: return torch::mse_loss(x, fixed);
+      case Op::TransposeCopy: return x.t().contiguous();
+      case Op::Cat: return torch::cat({x, x}, 1);
+      case Op::Matmul:
+      case Op::Bmm: return torch::matmul(x, w);
+    }
+    return {};
+  };
+  if (!c.backward) {
+    const torch::NoGradGuard no_grad;
+    for (int i = 0; i < 2; ++i) benchmark::DoNotOptimize(apply().data_ptr());
+    for (auto _ : state) benchmark::DoNotOptimize(apply().data_ptr());
+    return;
+  }
+  const Tensor gy = apply().dim() == 0 ? Tensor() : randn(apply().sizes(), 54);
+  auto step = [&] {
+    x.mutable_grad().reset();
+    if (w.defined()) w.mutable_grad().reset();
+    const Tensor y = apply();
+    if (gy.defined()) y.backward(gy);
+    else y.backward();
+  };
+  for (int i = 0; i < 2; ++i) step();
+  for (auto _ : state) step();
+  benchmark::DoNotOptimize(x.grad().data_ptr());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -116,6 +186,9 @@ int main(int argc, char** argv) {
     bench::register_threaded(std::string("torch_probe/") + c.name, bench::torch_set_threads,
                              [c](benchmark::State& s) { probe(s, c); },
                              {benchmark::kMicrosecond, c.iterations});
+  for (const bench::OpCase& c : bench::kOpCases)
+    bench::register_threaded("torch_" + c.full_name(), bench::torch_set_threads,
+                             [c](benchmark::State& s) { op(s, c); }, {benchmark::kMicrosecond, 0});
   bench::add_torch_context();
   bench::wait_for_idle_threads();  // OpenBLAS starts its workers when it is loaded
   benchmark::RunSpecifiedBenchmarks();

@@ -42,7 +42,7 @@ template <Floating T>
 Tensor<T> sigmoid(const Tensor<T>& x) {
   detail::check_operand(x, "sigmoid");
   Tensor<T> out = detail::array_op<T>(
-      x.shape(), [](const auto& v) { return v.logistic(); }, x);
+      x.shape(), [](const auto& v) { return cpu::logistic(v); }, x);
   if (needs_graph(x))
     record("sigmoid", out, {&x}, [so = Saved<T>::output(out)](Node<T>& n, const Tensor<T>& g) {
       n.send(0, detail::array_op<T>(
@@ -66,18 +66,53 @@ Tensor<T> tanh(const Tensor<T>& x) {
   return out;
 }
 
+namespace detail {
+// An elementwise op over contiguous data, block by block (cpu::for_blocks), so that an exp or
+// tanh staged per block through Eigen runs vectorised: fwd(x, out, i0, i1) fills out[i0, i1).
+template <Floating T, class Fwd>
+Tensor<T> blockwise_forward(const Tensor<T>& xc, Fwd fwd) {
+  Tensor<T> out = Tensor<T>::empty(xc.shape());
+  const T* xp = xc.data();
+  T* o = out.data();
+  cpu::for_blocks(out.numel(), [&](int64_t i0, int64_t i1) { fwd(xp, o, i0, i1); });
+  return out;
+}
+
+// Records the backward of a blockwise op: bwd(g, x, gx, i0, i1) fills gx[i0, i1) from the
+// output gradient and the saved (contiguous) input.
+template <Floating T, class Bwd>
+void record_blockwise(const char* op, Tensor<T>& out, const Tensor<T>& x, const Tensor<T>& xc,
+                      Bwd bwd) {
+  record(op, out, {&x}, [sx = Saved<T>(xc), bwd](Node<T>& n, const Tensor<T>& g) {
+    const Tensor<T> gc = contiguous_or_self(g);
+    const Tensor<T>& xs = sx.get(n);
+    Tensor<T> gx = Tensor<T>::empty(g.shape());
+    const T *gp = gc.data(), *xp = xs.data();
+    T* o = gx.data();
+    cpu::for_blocks(gx.numel(), [&](int64_t i0, int64_t i1) { bwd(gp, xp, o, i0, i1); });
+    n.send(0, std::move(gx));
+  });
+}
+}  // namespace detail
+
 // x for x > 0, else alpha * (exp(x) - 1).
 template <Floating T>
 Tensor<T> elu(const Tensor<T>& x, Scalar<T> alpha = T(1)) {
+  detail::check_operand(x, "elu");
   const T a = alpha;
-  Tensor<T> out =
-      detail::unary_forward("elu", x, [a](T v) { return v > T(0) ? v : a * std::expm1(v); });
+  const Tensor<T> xc = detail::contiguous_or_self(x);
+  Tensor<T> out = detail::blockwise_forward(xc, [a](const T* xp, T* o, int64_t i0, int64_t i1) {
+    T e[cpu::kBlock];  // both arms in memory first: the select loop then vectorises
+    cpu::expm1_block(xp + i0, e, i1 - i0);
+    for (int64_t i = i0; i < i1; ++i) e[i - i0] *= a;
+    for (int64_t i = i0; i < i1; ++i) o[i] = xp[i] > T(0) ? xp[i] : e[i - i0];
+  });
   if (needs_graph(x))
-    record("elu", out, {&x}, [sx = Saved<T>(x), a](Node<T>& n, const Tensor<T>& g) {
-      Tensor<T> gx = Tensor<T>::empty(g.shape());
-      cpu::map(
-          gx, [a](T gv, T v) { return v > T(0) ? gv : gv * a * std::exp(v); }, g, sx.get(n));
-      n.send(0, std::move(gx));
+    detail::record_blockwise("elu", out, x, xc, [a](const T* g, const T* xp, T* o, int64_t i0, int64_t i1) {
+      T e[cpu::kBlock];
+      cpu::eval_block(e, xp, i0, i1, [a](const auto& v) { return a * v.exp(); });
+      for (int64_t i = i0; i < i1; ++i) e[i - i0] *= g[i];
+      for (int64_t i = i0; i < i1; ++i) o[i] = xp[i] > T(0) ? g[i] : e[i - i0];
     });
   return out;
 }
@@ -85,18 +120,21 @@ Tensor<T> elu(const Tensor<T>& x, Scalar<T> alpha = T(1)) {
 // x * sigmoid(x) (also called swish).
 template <Floating T>
 Tensor<T> silu(const Tensor<T>& x) {
-  Tensor<T> out = detail::unary_forward("silu", x, [](T v) { return v / (T(1) + std::exp(-v)); });
+  detail::check_operand(x, "silu");
+  const Tensor<T> xc = detail::contiguous_or_self(x);
+  Tensor<T> out = detail::blockwise_forward(xc, [](const T* xp, T* o, int64_t i0, int64_t i1) {
+    T s[cpu::kBlock];
+    cpu::eval_block(s, xp, i0, i1, [](const auto& v) { return cpu::logistic(v); });
+    for (int64_t i = i0; i < i1; ++i) o[i] = xp[i] * s[i - i0];
+  });
   if (needs_graph(x))
-    record("silu", out, {&x}, [sx = Saved<T>(x)](Node<T>& n, const Tensor<T>& g) {
-      Tensor<T> gx = Tensor<T>::empty(g.shape());
-      cpu::map(
-          gx,
-          [](T gv, T v) {
-            const T s = T(1) / (T(1) + std::exp(-v));
-            return gv * s * (T(1) + v * (T(1) - s));
-          },
-          g, sx.get(n));
-      n.send(0, std::move(gx));
+    detail::record_blockwise("silu", out, x, xc, [](const T* g, const T* xp, T* o, int64_t i0, int64_t i1) {
+      T s[cpu::kBlock];
+      cpu::eval_block(s, xp, i0, i1, [](const auto& v) { return cpu::logistic(v); });
+      for (int64_t i = i0; i < i1; ++i) {
+        const T si = s[i - i0];
+        o[i] = g[i] * si * (T(1) + xp[i] * (T(1) - si));
+      }
     });
   return out;
 }
@@ -107,29 +145,48 @@ template <Floating T>
 Tensor<T> gelu(const Tensor<T>& x, std::string_view approximate = "none") {
   NABLA_CHECK(approximate == "none" || approximate == "tanh",
               "gelu: approximate must be \"none\" or \"tanh\", got \"", approximate, "\"");
-  const bool tanh_form = approximate == "tanh";
-  constexpr T kInvSqrt2 = T(0.70710678118654752440), kInvSqrt2Pi = T(0.39894228040143267794),
-              kSqrt2OverPi = T(0.79788456080286535588), kCubic = T(0.044715);
-  Tensor<T> out = detail::unary_forward("gelu", x, [=](T v) {
-    if (tanh_form) return T(0.5) * v * (T(1) + std::tanh(kSqrt2OverPi * (v + kCubic * v * v * v)));
-    return T(0.5) * v * (T(1) + std::erf(v * kInvSqrt2));
+  detail::check_operand(x, "gelu");
+  static constexpr T kInvSqrt2 = T(0.70710678118654752440), kInvSqrt2Pi = T(0.39894228040143267794),
+                     kSqrt2OverPi = T(0.79788456080286535588), kCubic = T(0.044715);
+  const Tensor<T> xc = detail::contiguous_or_self(x);
+  // With u = sqrt(2 / pi) (x + 0.044715 x^3), 0.5 (1 + tanh(u)) = sigmoid(2u): the tanh form is
+  // x sigmoid(2u), and its derivative s + 2 x s (1 - s) u' with s = sigmoid(2u). Written so, it
+  // does not cancel for x << 0 as 1 + tanh(u) does in float (PyTorch's formula loses most
+  // digits of gelu(-4) that way).
+  const auto sigmoid_block = [](T* s, const T* xp, int64_t i0, int64_t i1) {
+    cpu::eval_block(s, xp, i0, i1,
+                    [](const auto& v) { return cpu::logistic(T(2) * kSqrt2OverPi * (v + kCubic * v.cube())); });
+  };
+  if (approximate == "tanh") {
+    Tensor<T> out = detail::blockwise_forward(xc, [&](const T* xp, T* o, int64_t i0, int64_t i1) {
+      T s[cpu::kBlock];
+      sigmoid_block(s, xp, i0, i1);
+      for (int64_t i = i0; i < i1; ++i) o[i] = xp[i] * s[i - i0];
+    });
+    if (needs_graph(x))
+      detail::record_blockwise(
+          "gelu", out, x, xc, [sigmoid_block](const T* g, const T* xp, T* o, int64_t i0, int64_t i1) {
+            T s[cpu::kBlock];
+            sigmoid_block(s, xp, i0, i1);
+            for (int64_t i = i0; i < i1; ++i) {
+              const T v = xp[i], si = s[i - i0];
+              o[i] = g[i] * (si + T(2) * v * si * (T(1) - si) * kSqrt2OverPi * (T(1) + T(3) * kCubic * v * v));
+            }
+          });
+    return out;
+  }
+  Tensor<T> out = detail::blockwise_forward(xc, [](const T* xp, T* o, int64_t i0, int64_t i1) {
+    T e[cpu::kBlock];  // erf(x / sqrt(2))
+    cpu::erf_block(xp + i0, kInvSqrt2, e, i1 - i0);
+    for (int64_t i = i0; i < i1; ++i) o[i] = T(0.5) * xp[i] * (T(1) + e[i - i0]);
   });
   if (needs_graph(x))
-    record("gelu", out, {&x}, [sx = Saved<T>(x), tanh_form](Node<T>& n, const Tensor<T>& g) {
-      Tensor<T> gx = Tensor<T>::empty(g.shape());
-      cpu::map(
-          gx,
-          [=](T gv, T v) {
-            if (tanh_form) {
-              const T t = std::tanh(kSqrt2OverPi * (v + kCubic * v * v * v));
-              return gv * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * kSqrt2OverPi *
-                                                     (T(1) + T(3) * kCubic * v * v));
-            }
-            return gv * (T(0.5) * (T(1) + std::erf(v * kInvSqrt2)) +
-                         v * kInvSqrt2Pi * std::exp(T(-0.5) * v * v));
-          },
-          g, sx.get(n));
-      n.send(0, std::move(gx));
+    detail::record_blockwise("gelu", out, x, xc, [](const T* g, const T* xp, T* o, int64_t i0, int64_t i1) {
+      T e[cpu::kBlock], r[cpu::kBlock];  // exp(-x^2 / 2), erf(x / sqrt(2))
+      cpu::eval_block(e, xp, i0, i1, [](const auto& v) { return (T(-0.5) * v.square()).exp(); });
+      cpu::erf_block(xp + i0, kInvSqrt2, r, i1 - i0);
+      for (int64_t i = i0; i < i1; ++i)
+        o[i] = g[i] * (T(0.5) * (T(1) + r[i - i0]) + xp[i] * kInvSqrt2Pi * e[i - i0]);
     });
   return out;
 }
@@ -139,16 +196,21 @@ template <Floating T>
 Tensor<T> softplus(const Tensor<T>& x, Scalar<T> beta = T(1), Scalar<T> threshold = T(20)) {
   const T b = beta, th = threshold;
   NABLA_CHECK(b != T(0), "softplus: beta must not be 0");
-  Tensor<T> out = detail::unary_forward(
-      "softplus", x, [b, th](T v) { return b * v > th ? v : std::log1p(std::exp(b * v)) / b; });
+  detail::check_operand(x, "softplus");
+  const Tensor<T> xc = detail::contiguous_or_self(x);
+  Tensor<T> out = detail::blockwise_forward(xc, [b, th](const T* xp, T* o, int64_t i0, int64_t i1) {
+    T e[cpu::kBlock];  // log1p(exp(b x)) / b; inf where b x overflows, never selected there
+    cpu::eval_block(e, xp, i0, i1, [b](const auto& v) { return (b * v).exp().log1p() / b; });
+    for (int64_t i = i0; i < i1; ++i) o[i] = b * xp[i] > th ? xp[i] : e[i - i0];
+  });
   if (needs_graph(x))
-    record("softplus", out, {&x}, [sx = Saved<T>(x), b, th](Node<T>& n, const Tensor<T>& g) {
-      Tensor<T> gx = Tensor<T>::empty(g.shape());
-      cpu::map(
-          gx, [b, th](T gv, T v) { return b * v > th ? gv : gv / (T(1) + std::exp(-b * v)); }, g,
-          sx.get(n));
-      n.send(0, std::move(gx));
-    });
+    detail::record_blockwise("softplus", out, x, xc,
+                             [b, th](const T* g, const T* xp, T* o, int64_t i0, int64_t i1) {
+                               T s[cpu::kBlock];  // sigmoid(b x)
+                               cpu::eval_block(s, xp, i0, i1, [b](const auto& v) { return cpu::logistic(b * v); });
+                               for (int64_t i = i0; i < i1; ++i) s[i - i0] *= g[i];
+                               for (int64_t i = i0; i < i1; ++i) o[i] = b * xp[i] > th ? g[i] : s[i - i0];
+                             });
   return out;
 }
 

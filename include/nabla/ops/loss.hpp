@@ -37,12 +37,35 @@ Tensor<T> reduce_loss(const Tensor<T>& l, Reduction r) {
 }
 }  // namespace detail
 
+// Mean and sum are one fused node (one pass forward, one backward); none is (x - t)^2.
 template <Floating T>
 Tensor<T> mse_loss(const Tensor<T>& input, const Tensor<T>& target,
                    Reduction reduction = Reduction::Mean) {
   detail::check_loss_shapes("mse_loss", input, target);
-  const Tensor<T> diff = sub(input, target);
-  return detail::reduce_loss(mul(diff, diff), reduction);
+  if (reduction == Reduction::None) {
+    const Tensor<T> diff = sub(input, target);
+    return mul(diff, diff);
+  }
+  const int64_t n = input.numel();
+  NABLA_CHECK(n > 0 || reduction != Reduction::Mean, "mse_loss: the input is empty (shape ",
+              input.shape(), "), so its mean is undefined");
+  const Tensor<T> x = detail::contiguous_or_self(input), t = detail::contiguous_or_self(target);
+  const T scale = reduction == Reduction::Mean ? T(1) / static_cast<T>(n) : T(1);
+  Tensor<T> out = Tensor<T>::scalar(cpu::sum_squared_diff(x.data(), t.data(), n) * scale);
+  if (needs_graph(input, target))
+    record("mse_loss", out, {&input, &target},
+           [sx = Saved<T>(x), st = Saved<T>(t), scale](Node<T>& nd, const Tensor<T>& g) {
+             const T k = T(2) * g.item() * scale;
+             Tensor<T> gx = Tensor<T>::empty(sx.get(nd).shape());
+             cpu::map(gx, [k](T a, T b) { return k * (a - b); }, sx.get(nd), st.get(nd));
+             if (nd.needs_grad(1)) {
+               Tensor<T> gt = Tensor<T>::empty(gx.shape());
+               cpu::map(gt, [](T v) { return -v; }, gx);
+               nd.send(1, std::move(gt));
+             }
+             if (nd.needs_grad(0)) nd.send(0, std::move(gx));
+           });
+  return out;
 }
 
 // input holds probabilities in [0, 1].

@@ -3,10 +3,12 @@
 // the compiler vectorises (or an Eigen array expression for transcendental functions); the rest
 // take a coalesced N-d loop whose innermost dim runs with explicit strides. Work is split over
 // threads only above kElementwiseGrain elements.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #ifndef EIGEN_DONT_PARALLELIZE
 #define EIGEN_DONT_PARALLELIZE  // nabla splits work itself: one thread pool in the process
@@ -17,6 +19,7 @@
 #include <immintrin.h>
 #endif
 
+#include "nabla/backend/cpu/gemm_kernel.hpp"
 #include "nabla/backend/cpu/parallel.hpp"
 #include "nabla/core/tensor.hpp"
 
@@ -148,6 +151,52 @@ void map_arrays(T* out, int64_t n, F f, const In*... in) {
   });
 }
 
+namespace detail {
+// dst[r * ldd + c] = src[c * lds + r] for r < rows, c < cols, in 64 x 64 tiles (in parallel when
+// large): both sides then stay within a few dozen cache lines and pages, where a row-by-row
+// strided copy touches a new line (and, at 1024 columns, a new 4 KB page) per element.
+template <class T>
+void transpose_tiled(const T* src, int64_t lds, T* dst, int64_t ldd, int64_t rows, int64_t cols) {
+  constexpr int64_t kTile = 64;
+  const int64_t tile_rows = (rows + kTile - 1) / kTile, tile_cols = (cols + kTile - 1) / kTile;
+  parallel_for(tile_rows * tile_cols, std::max<int64_t>(1, kElementwiseGrain / (kTile * kTile)),
+               [=](int64_t t0, int64_t t1) {
+                 for (int64_t t = t0; t < t1; ++t) {
+                   const int64_t r0 = t / tile_cols * kTile, c0 = t % tile_cols * kTile;
+                   const int64_t nr = std::min(kTile, rows - r0), nc = std::min(kTile, cols - c0);
+#if NABLA_HAVE_GEMM_KERNEL
+                   kernel::transpose(src + c0 * lds + r0, lds, nc, nr, dst + r0 * ldd + c0, ldd);
+#else
+                   for (int64_t r = r0; r < r0 + nr; ++r)
+                     for (int64_t c = c0; c < c0 + nc; ++c) dst[r * ldd + c] = src[c * lds + r];
+#endif
+                 }
+               });
+}
+
+// A copy whose two innermost dims are swapped between dst and src (x.t().contiguous(), a permute
+// to channels-last, the gradient of a transpose) done as tiled transposes; false (nothing done)
+// for any other layout.
+template <class T>
+bool copy_transposed(const LoopNest<2>& nest, T* dst, const T* src) {
+  const int nd = nest.ndim;
+  if (nd < 2) return false;
+  const int64_t* ds = nest.strides[0];
+  const int64_t* ss = nest.strides[1];
+  const int64_t rows = nest.sizes[nd - 2], cols = nest.sizes[nd - 1];
+  if (ds[nd - 1] != 1 || ss[nd - 2] != 1 || ss[nd - 1] == 1 || rows < 16 || cols < 16) return false;
+  int64_t index[Dims::kMaxDims] = {};
+  const int64_t outer = nest.outer() / rows;
+  for (int64_t o = 0; o < outer; ++o) {
+    int64_t od = 0, os = 0;
+    for (int d = 0; d < nd - 2; ++d) od += index[d] * ds[d], os += index[d] * ss[d];
+    transpose_tiled(src + os, ss[nd - 1], dst + od, ds[nd - 2], rows, cols);
+    for (int d = nd - 3; d >= 0 && ++index[d] == nest.sizes[d]; --d) index[d] = 0;
+  }
+  return true;
+}
+}  // namespace detail
+
 // dst = src elementwise (src broadcast to dst's shape); both may be strided.
 template <Element T>
 void copy(Tensor<T>& dst, const Tensor<T>& src) {
@@ -161,9 +210,14 @@ void copy(Tensor<T>& dst, const Tensor<T>& src) {
   }
   const LoopNest<2> nest(dst.shape(), {dst.strides(), broadcast_strides(src, dst.shape())});
   const std::array<T*, 2> base = {dst.data(), src.data()};
+  if (detail::copy_transposed(nest, base[0], base[1])) return;
   const int64_t grain = std::max<int64_t>(1, kElementwiseGrain / nest.inner());
   parallel_for(nest.outer(), grain, [&](int64_t r0, int64_t r1) {
     nest.run(base, r0, r1, [](const std::array<T*, 2>& p, const int64_t* s, int64_t n) {
+      if (s[0] == 1 && s[1] == 1) {  // contiguous rows (a slice of cat's output, a narrow)
+        std::copy(p[1], p[1] + n, p[0]);
+        return;
+      }
       for (int64_t i = 0; i < n; ++i) p[0][i * s[0]] = p[1][i * s[1]];
     });
   });
@@ -196,6 +250,104 @@ T sum_contiguous(const T* x, int64_t n) {
       const int64_t i0 = c * chunk, len = std::min(chunk, n - i0);
       partial[static_cast<size_t>(c)] = ConstArrayMap<T>(x + i0, len).sum();
     }
+  });
+  T total = 0;
+  for (T v : partial) total += v;
+  return total;
+}
+
+// Calls f(i0, i1) on consecutive blocks of at most kBlock elements covering [0, n), the blocks
+// in parallel chunks when n is large. For elementwise loops that stage a vectorised Eigen function
+// of a block (exp, tanh, logistic) in a stack buffer and then combine it with plain arithmetic:
+// Eigen's select() is not vectorised, and a branch around an exp in a plain loop runs scalar.
+inline constexpr int64_t kBlock = 256;
+template <class F>
+void for_blocks(int64_t n, F f) {
+  parallel_for(n, kElementwiseGrain, [&f](int64_t c0, int64_t c1) {
+    for (int64_t i = c0; i < c1; i += kBlock) f(i, std::min(i + kBlock, c1));
+  });
+}
+
+// 1 / (1 + exp(-v)) for an Eigen array expression v: within a few ulp everywhere. Eigen's own
+// logistic() is a rational approximation with an absolute error near 1e-7, which is a relative
+// error of 2e-4 at v = -8 (and so in log(sigmoid(v)) and silu).
+template <class E>
+auto logistic(const E& v) {
+  using S = typename E::Scalar;
+  return ((-v).exp() + S(1)).inverse();
+}
+
+// buf[0, i1 - i0) = fn(ConstArrayMap(x + i0, i1 - i0)), an Eigen array expression of one block.
+template <class T, class Fn>
+void eval_block(T* buf, const T* x, int64_t i0, int64_t i1, Fn fn) {
+  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(buf, i1 - i0) = fn(ConstArrayMap<T>(x + i0, i1 - i0));
+}
+
+// out[0, n) = erf(scale * x[0, n)), n <= kBlock. Floats: a rational approximation on [-4, 4]
+// (odd numerator of degree 13 over an even denominator of degree 8; the coefficients Eigen and
+// XLA use), within a few ulp of std::erf there; the input is clamped to [-4, 4] first, where
+// float erf has already rounded to +/-1. The clamp is an Eigen expression and the polynomial a
+// plain loop, so that both vectorise (GCC will not if-convert a clamp in the loop under its
+// default -ftrapping-math). Doubles: std::erf.
+template <class T>
+void erf_block(const T* x, T scale, T* out, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    Eigen::Map<Eigen::ArrayXf>(out, n) = (ConstArrayMap<float>(x, n) * scale).max(-4.0f).min(4.0f);
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = out[i], v2 = v * v;
+      float p = v2 * -2.72614225801306e-10f + 2.77068142495902e-08f;
+      p = v2 * p + -2.10102402082508e-06f;
+      p = v2 * p + -5.69250639462346e-05f;
+      p = v2 * p + -7.34990630326855e-04f;
+      p = v2 * p + -2.95459980854025e-03f;
+      p = v2 * p + -1.60960333262415e-02f;
+      float q = v2 * -1.45660718464996e-05f + -2.13374055278905e-04f;
+      q = v2 * q + -1.68282697438203e-03f;
+      q = v2 * q + -7.37332916720468e-03f;
+      q = v2 * q + -1.42647390514189e-02f;
+      out[i] = v * p / q;
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = std::erf(scale * x[i]);
+  }
+}
+
+// out[0, n) = expm1(x[0, n)), n <= kBlock. Floats: exp(x) - 1 where |x| >= 1/4 (the result is
+// then at least 0.22 in magnitude, within a few ulp), its Taylor polynomial to degree 7 below
+// (error under 1e-9 relative), both computed and the choice made between loaded values so that
+// every loop vectorises; Eigen's own expm1 costs an exp, a log and a division. Doubles: Eigen's.
+template <class T>
+void expm1_block(const T* x, T* out, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    float t[kBlock];
+    Eigen::Map<Eigen::ArrayXf>(out, n) = ConstArrayMap<float>(x, n).exp() - 1.0f;
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = x[i];
+      float p = v * (1.0f / 5040) + 1.0f / 720;
+      p = v * p + 1.0f / 120;
+      p = v * p + 1.0f / 24;
+      p = v * p + 1.0f / 6;
+      p = v * p + 0.5f;
+      t[i] = v + v * v * p;
+    }
+    for (int64_t i = 0; i < n; ++i) out[i] = std::abs(x[i]) < 0.25f ? t[i] : out[i];
+  } else {
+    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(out, n) = ConstArrayMap<T>(x, n).expm1();
+  }
+}
+
+// Sum of (a[i] - b[i])^2 over n contiguous values, in sum_contiguous's fixed chunks and order.
+template <Floating T>
+T sum_squared_diff(const T* a, const T* b, int64_t n) {
+  constexpr int64_t chunk = 4096;
+  const auto part = [&](int64_t i0, int64_t len) {
+    return (ConstArrayMap<T>(a + i0, len) - ConstArrayMap<T>(b + i0, len)).square().sum();
+  };
+  const int64_t chunks = (n + chunk - 1) / chunk;
+  if (chunks <= 1) return n ? part(0, n) : T(0);
+  std::vector<T> partial(static_cast<size_t>(chunks));
+  parallel_for(chunks, 8, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) partial[static_cast<size_t>(c)] = part(c * chunk, std::min(chunk, n - c * chunk));
   });
   T total = 0;
   for (T v : partial) total += v;
