@@ -216,11 +216,12 @@ Tensor<T> softplus(const Tensor<T>& x, Scalar<T> beta = T(1), Scalar<T> threshol
 
 namespace detail {
 // Row-wise softmax or log-softmax over the middle axis of a contiguous [outer, n, inner] block.
+// An exp per element makes the rows compute-bound, so they split over threads at the smaller
+// kTranscendentalGrain.
 template <Floating T, bool Log>
 void softmax_rows(const T* x, T* y, const cpu::ReduceView& v) {
   const int64_t n = v.reduced, inner = v.inner;
-  cpu::parallel_for(v.outer * inner,
-                    std::max<int64_t>(1, cpu::kElementwiseGrain / std::max<int64_t>(n, 1)),
+  cpu::parallel_for(v.outer * inner, std::max<int64_t>(1, cpu::kTranscendentalGrain / std::max<int64_t>(n, 1)),
                     [&](int64_t j0, int64_t j1) {
                       for (int64_t j = j0; j < j1; ++j) {
                         const int64_t o = j / inner, i = j % inner;
@@ -232,12 +233,20 @@ void softmax_rows(const T* x, T* y, const cpu::ReduceView& v) {
                           Row xr(xs, n);
                           OutRow yr(ys, n);
                           const T m = xr.maxCoeff();
-                          yr = (xr - m).exp();
-                          const T s = yr.sum();
-                          if constexpr (Log)
-                            yr = xr - (m + std::log(s));
-                          else
-                            yr /= s;
+                          if constexpr (Log) {
+                            yr = xr - (m + std::log((xr - m).exp().sum()));
+                          } else {
+                            // exp and its sum block by block (the block still in L1 when summed),
+                            // then one multiplication by 1 / sum, as PyTorch's CPU kernel does.
+                            T s = 0;
+                            for (int64_t b = 0; b < n; b += cpu::kBlock) {
+                              const int64_t len = std::min(cpu::kBlock, n - b);
+                              OutRow yb(ys + b, len);
+                              yb = (Row(xs + b, len) - m).exp();
+                              s += yb.sum();
+                            }
+                            yr *= T(1) / s;
+                          }
                           continue;
                         }
                         T m = xs[0];
@@ -259,11 +268,19 @@ void softmax_rows(const T* x, T* y, const cpu::ReduceView& v) {
 template <Floating T, bool Log>
 void softmax_backward_rows(const T* g, const T* y, T* gx, const cpu::ReduceView& v) {
   const int64_t n = v.reduced, inner = v.inner;
-  cpu::parallel_for(v.outer * inner,
-                    std::max<int64_t>(1, cpu::kElementwiseGrain / std::max<int64_t>(n, 1)),
+  cpu::parallel_for(v.outer * inner, std::max<int64_t>(1, cpu::kTranscendentalGrain / std::max<int64_t>(n, 1)),
                     [&](int64_t j0, int64_t j1) {
                       for (int64_t j = j0; j < j1; ++j) {
                         const int64_t base = (j / inner) * n * inner + j % inner;
+                        if (inner == 1) {  // contiguous rows: Eigen, vectorised
+                          const cpu::ConstArrayMap<T> gr(g + base, n), yr(y + base, n);
+                          Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> out(gx + base, n);
+                          if constexpr (Log)
+                            out = gr - yr.exp() * gr.sum();
+                          else
+                            out = yr * (gr - (gr * yr).sum());
+                          continue;
+                        }
                         T s = 0;
                         for (int64_t r = 0; r < n; ++r) {
                           const int64_t k = base + r * inner;

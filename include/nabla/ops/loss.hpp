@@ -280,31 +280,35 @@ Tensor<T> cross_entropy(const Tensor<T>& input, const Tensor<int64_t>& target,
   Tensor<T> lse = Tensor<T>::empty({cr.rows});  // log-sum-exp of every row, for the backward
   std::vector<T> per_row(static_cast<size_t>(cr.rows), T(0));
   const T* px = x.data();
-  for (int64_t r = 0; r < cr.rows; ++r) {
-    const T* row = px + cr.at(r, 0);
-    T m, l;
-    if (cr.inner == 1) {  // contiguous classes: Eigen's vectorised exp
-      const cpu::ConstArrayMap<T> xr(row, C);
-      m = xr.maxCoeff();
-      l = m + std::log((xr - m).exp().sum());
-    } else {
-      m = row[0];
-      for (int64_t c = 1; c < C; ++c) m = std::max(m, row[c * cr.inner]);
-      T s = 0;
-      for (int64_t c = 0; c < C; ++c) s += std::exp(row[c * cr.inner] - m);
-      l = m + std::log(s);
+  // Rows are independent (an exp per element): split over threads at kTranscendentalGrain.
+  const int64_t grain = std::max<int64_t>(1, cpu::kTranscendentalGrain / std::max<int64_t>(C, 1));
+  cpu::parallel_for(cr.rows, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* row = px + cr.at(r, 0);
+      T m, l;
+      if (cr.inner == 1) {  // contiguous classes: Eigen's vectorised exp
+        const cpu::ConstArrayMap<T> xr(row, C);
+        m = xr.maxCoeff();
+        l = m + std::log((xr - m).exp().sum());
+      } else {
+        m = row[0];
+        for (int64_t c = 1; c < C; ++c) m = std::max(m, row[c * cr.inner]);
+        T s = 0;
+        for (int64_t c = 0; c < C; ++c) s += std::exp(row[c * cr.inner] - m);
+        l = m + std::log(s);
+      }
+      lse.data()[r] = l;
+      const int64_t y = labels[static_cast<size_t>(r)];
+      if (y == o.ignore_index) continue;
+      T loss = -(w ? w[y] : T(1)) * (row[y * cr.inner] - l);
+      if (eps != T(0)) {
+        T smooth = 0;
+        for (int64_t c = 0; c < C; ++c) smooth -= (w ? w[c] : T(1)) * (row[c * cr.inner] - l);
+        loss = keep * loss + eps / static_cast<T>(C) * smooth;
+      }
+      per_row[static_cast<size_t>(r)] = loss;
     }
-    lse.data()[r] = l;
-    const int64_t y = labels[static_cast<size_t>(r)];
-    if (y == o.ignore_index) continue;
-    T loss = -(w ? w[y] : T(1)) * (row[y * cr.inner] - l);
-    if (eps != T(0)) {
-      T smooth = 0;
-      for (int64_t c = 0; c < C; ++c) smooth -= (w ? w[c] : T(1)) * (row[c * cr.inner] - l);
-      loss = keep * loss + eps / static_cast<T>(C) * smooth;
-    }
-    per_row[static_cast<size_t>(r)] = loss;
-  }
+  });
   const T divisor = detail::class_loss_divisor(labels, w, o.ignore_index);
   Tensor<T> out = detail::reduced_class_loss(per_row, target.shape(), o.reduction, divisor);
   if (needs_graph(input))
@@ -321,25 +325,37 @@ Tensor<T> cross_entropy(const Tensor<T>& input, const Tensor<int64_t>& target,
                for (int64_t c = 0; c < C; ++c) w_total += w[c];
              }
              Tensor<T> gx = Tensor<T>::empty(xs.shape());
-             for (int64_t r = 0; r < cr.rows; ++r) {
-               const int64_t y = labels[static_cast<size_t>(r)];
-               const T* row = xs.data() + cr.at(r, 0);
-               T* out = gx.data() + cr.at(r, 0);
-               if (y == ignore) {
-                 for (int64_t c = 0; c < C; ++c) out[c * cr.inner] = T(0);
-                 continue;
+             const int64_t grain = std::max<int64_t>(1, cpu::kTranscendentalGrain / std::max<int64_t>(C, 1));
+             cpu::parallel_for(cr.rows, grain, [&](int64_t r0, int64_t r1) {
+               for (int64_t r = r0; r < r1; ++r) {
+                 const int64_t y = labels[static_cast<size_t>(r)];
+                 const T* row = xs.data() + cr.at(r, 0);
+                 T* out = gx.data() + cr.at(r, 0);
+                 if (y == ignore) {
+                   for (int64_t c = 0; c < C; ++c) out[c * cr.inner] = T(0);
+                   continue;
+                 }
+                 const T scale = reduction == Reduction::None  ? g.data()[r]
+                                 : reduction == Reduction::Sum ? g.data()[0]
+                                                               : g.data()[0] / divisor;
+                 // d/dx_c: (1 - s) w_y (p_c - [c = y]) + (s / C) (p_c W - w_c), W = sum of weights.
+                 const T l = lse.data()[r], wy = w ? w[y] : T(1);
+                 const T a = scale * (keep * wy + eps / static_cast<T>(C) * w_total),
+                         b = scale * eps / static_cast<T>(C);
+                 if (cr.inner == 1) {  // contiguous classes: Eigen, vectorised
+                   Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> o(out, C);
+                   o = a * (cpu::ConstArrayMap<T>(row, C) - l).exp();
+                   if (w)
+                     o -= b * cpu::ConstArrayMap<T>(w, C);
+                   else if (b != T(0))
+                     o -= b;
+                 } else {
+                   for (int64_t c = 0; c < C; ++c)
+                     out[c * cr.inner] = a * std::exp(row[c * cr.inner] - l) - b * (w ? w[c] : T(1));
+                 }
+                 out[y * cr.inner] -= scale * keep * wy;
                }
-               const T scale = reduction == Reduction::None  ? g.data()[r]
-                               : reduction == Reduction::Sum ? g.data()[0]
-                                                             : g.data()[0] / divisor;
-               // d/dx_c: (1 - s) w_y (p_c - [c = y]) + (s / C) (p_c W - w_c), W = sum of weights.
-               const T l = lse.data()[r], wy = w ? w[y] : T(1);
-               const T a = scale * (keep * wy + eps / static_cast<T>(C) * w_total),
-                       b = scale * eps / static_cast<T>(C);
-               for (int64_t c = 0; c < C; ++c)
-                 out[c * cr.inner] = a * std::exp(row[c * cr.inner] - l) - b * (w ? w[c] : T(1));
-               out[y * cr.inner] -= scale * keep * wy;
-             }
+             });
              n.send(0, std::move(gx));
            });
   return out;

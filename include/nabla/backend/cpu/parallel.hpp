@@ -39,6 +39,10 @@ namespace cpu {
 // made a whole GAN step 1.5x slower on two threads than on one.
 inline constexpr int64_t kElementwiseGrain = int64_t{1} << 18;
 
+// Work that costs an exp or a log per element (softmax rows, cross-entropy) is compute-bound:
+// 32k elements take 50-100 us here, well above a fork-join, so it splits from this size on.
+inline constexpr int64_t kTranscendentalGrain = int64_t{1} << 15;
+
 // How many chunks parallel_chunks would use for n items with at least `grain` items each.
 inline int chunk_count(int64_t n, int64_t grain) {
   if (omp_in_parallel()) return 1;
