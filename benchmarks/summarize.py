@@ -285,26 +285,27 @@ def layers_section(series, context, out):
     out.append("")
 
 
-def probes_section(series, context, out):
-    names = [name for name, config in series if config == "env" and name.startswith("probe/")]
+def untargeted_section(series, context, out, prefix, title):
+    """A table of every benchmark named prefix..., against libtorch, without targets."""
+    names = [name for name, config in series if config == "env" and name.startswith(prefix)]
     if not names:
         return
-    out.append("### Other shapes and layers (probe/), forward + backward, time per iteration (median across rounds; "
-               "lower is better; no targets)\n")
+    out.append(title + "\n")
     out.append(torch_note(context, "layers"))
-    out.append(versus_torch_table(series, names, lambda case: case.removeprefix("probe/"), lambda case: None))
+    out.append(versus_torch_table(series, names, lambda case: case.removeprefix(prefix), lambda case: None))
     out.append("")
+
+
+def probes_section(series, context, out):
+    untargeted_section(series, context, out, "probe/",
+                       "### Other shapes and layers (probe/), forward + backward, time per iteration (median "
+                       "across rounds; lower is better; no targets)")
 
 
 def ops_section(series, context, out):
-    names = [name for name, config in series if config == "env" and name.startswith("ops/")]
-    if not names:
-        return
-    out.append("### Single ops (ops/), forward (fwd: under no_grad) or forward + backward (fwd_bwd), time per "
-               "iteration (median across rounds; lower is better; no targets)\n")
-    out.append(torch_note(context, "layers"))
-    out.append(versus_torch_table(series, names, lambda case: case.removeprefix("ops/"), lambda case: None))
-    out.append("")
+    untargeted_section(series, context, out, "ops/",
+                       "### Single ops (ops/), forward (fwd: under no_grad) or forward + backward (fwd_bwd), time "
+                       "per iteration (median across rounds; lower is better; no targets)")
 
 
 def gan_section(series, context, out):

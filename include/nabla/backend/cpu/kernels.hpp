@@ -237,23 +237,27 @@ void accumulate(Tensor<T>& dst, const Tensor<T>& src) {
   map(dst, [](T a, T b) { return a + b; }, dst, src);
 }
 
-// Sum of n contiguous values: fixed 4096-element chunks (in parallel when large), then the chunk
-// sums in order, so the result does not depend on the thread count.
-template <Floating T>
-T sum_contiguous(const T* x, int64_t n) {
+// part(i0, len) summed over [0, n) in fixed 4096-element chunks (in parallel when many), then the
+// chunk sums in order, so the result does not depend on the thread count.
+template <Floating T, class Part>
+T chunked_sum(int64_t n, Part part) {
   constexpr int64_t chunk = 4096;
   const int64_t chunks = (n + chunk - 1) / chunk;
-  if (chunks <= 1) return n ? ConstArrayMap<T>(x, n).sum() : T(0);
+  if (chunks <= 1) return n ? part(0, n) : T(0);
   std::vector<T> partial(static_cast<size_t>(chunks));
   parallel_for(chunks, 8, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      const int64_t i0 = c * chunk, len = std::min(chunk, n - i0);
-      partial[static_cast<size_t>(c)] = ConstArrayMap<T>(x + i0, len).sum();
-    }
+    for (int64_t c = c0; c < c1; ++c)
+      partial[static_cast<size_t>(c)] = part(c * chunk, std::min(chunk, n - c * chunk));
   });
   T total = 0;
   for (T v : partial) total += v;
   return total;
+}
+
+// Sum of n contiguous values (chunked_sum: independent of the thread count).
+template <Floating T>
+T sum_contiguous(const T* x, int64_t n) {
+  return chunked_sum<T>(n, [x](int64_t i0, int64_t len) { return ConstArrayMap<T>(x + i0, len).sum(); });
 }
 
 // Calls f(i0, i1) on consecutive blocks of at most kBlock elements covering [0, n), the blocks
@@ -336,22 +340,12 @@ void expm1_block(const T* x, T* out, int64_t n) {
   }
 }
 
-// Sum of (a[i] - b[i])^2 over n contiguous values, in sum_contiguous's fixed chunks and order.
+// Sum of (a[i] - b[i])^2 over n contiguous values, in chunked_sum's fixed chunks and order.
 template <Floating T>
 T sum_squared_diff(const T* a, const T* b, int64_t n) {
-  constexpr int64_t chunk = 4096;
-  const auto part = [&](int64_t i0, int64_t len) {
+  return chunked_sum<T>(n, [a, b](int64_t i0, int64_t len) {
     return (ConstArrayMap<T>(a + i0, len) - ConstArrayMap<T>(b + i0, len)).square().sum();
-  };
-  const int64_t chunks = (n + chunk - 1) / chunk;
-  if (chunks <= 1) return n ? part(0, n) : T(0);
-  std::vector<T> partial(static_cast<size_t>(chunks));
-  parallel_for(chunks, 8, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) partial[static_cast<size_t>(c)] = part(c * chunk, std::min(chunk, n - c * chunk));
   });
-  T total = 0;
-  for (T v : partial) total += v;
-  return total;
 }
 
 // A contiguous tensor seen as [outer, reduced, inner] around one dim (or a run of dims).
