@@ -41,8 +41,11 @@ Tensor<T> leaky_relu(const Tensor<T>& x, Scalar<T> negative_slope = T(0.01)) {
 template <Floating T>
 Tensor<T> sigmoid(const Tensor<T>& x) {
   detail::check_operand(x, "sigmoid");
-  Tensor<T> out = detail::array_op<T>(
-      x.shape(), [](const auto& v) { return cpu::logistic(v); }, x);
+  const Tensor<T> xc = detail::contiguous_or_self(x);
+  Tensor<T> out = Tensor<T>::empty(x.shape());
+  cpu::for_blocks(out.numel(), [xp = xc.data(), o = out.data()](int64_t i0, int64_t i1) {
+    cpu::logistic_scaled(xp + i0, T(1), o + i0, i1 - i0);
+  });
   if (needs_graph(x))
     record("sigmoid", out, {&x}, [so = Saved<T>::output(out)](Node<T>& n, const Tensor<T>& g) {
       n.send(0, detail::array_op<T>(
@@ -110,8 +113,8 @@ Tensor<T> elu(const Tensor<T>& x, Scalar<T> alpha = T(1)) {
   if (needs_graph(x))
     detail::record_blockwise("elu", out, x, xc, [a](const T* g, const T* xp, T* o, int64_t i0, int64_t i1) {
       T e[cpu::kBlock];
-      cpu::eval_block(e, xp, i0, i1, [a](const auto& v) { return a * v.exp(); });
-      for (int64_t i = i0; i < i1; ++i) e[i - i0] *= g[i];
+      cpu::exp_affine(xp + i0, T(1), T(0), e, i1 - i0);
+      for (int64_t i = i0; i < i1; ++i) e[i - i0] *= a * g[i];
       for (int64_t i = i0; i < i1; ++i) o[i] = xp[i] > T(0) ? g[i] : e[i - i0];
     });
   return out;
@@ -124,13 +127,13 @@ Tensor<T> silu(const Tensor<T>& x) {
   const Tensor<T> xc = detail::contiguous_or_self(x);
   Tensor<T> out = detail::blockwise_forward(xc, [](const T* xp, T* o, int64_t i0, int64_t i1) {
     T s[cpu::kBlock];
-    cpu::eval_block(s, xp, i0, i1, [](const auto& v) { return cpu::logistic(v); });
+    cpu::logistic_scaled(xp + i0, T(1), s, i1 - i0);
     for (int64_t i = i0; i < i1; ++i) o[i] = xp[i] * s[i - i0];
   });
   if (needs_graph(x))
     detail::record_blockwise("silu", out, x, xc, [](const T* g, const T* xp, T* o, int64_t i0, int64_t i1) {
       T s[cpu::kBlock];
-      cpu::eval_block(s, xp, i0, i1, [](const auto& v) { return cpu::logistic(v); });
+      cpu::logistic_scaled(xp + i0, T(1), s, i1 - i0);
       for (int64_t i = i0; i < i1; ++i) {
         const T si = s[i - i0];
         o[i] = g[i] * si * (T(1) + xp[i] * (T(1) - si));
@@ -154,8 +157,8 @@ Tensor<T> gelu(const Tensor<T>& x, std::string_view approximate = "none") {
   // does not cancel for x << 0 as 1 + tanh(u) does in float (PyTorch's formula loses most
   // digits of gelu(-4) that way).
   const auto sigmoid_block = [](T* s, const T* xp, int64_t i0, int64_t i1) {
-    cpu::eval_block(s, xp, i0, i1,
-                    [](const auto& v) { return cpu::logistic(T(2) * kSqrt2OverPi * (v + kCubic * v.cube())); });
+    cpu::eval_block(s, xp, i0, i1, [](const auto& v) { return T(2) * kSqrt2OverPi * (v + kCubic * v.cube()); });
+    cpu::logistic_scaled(s, T(1), s, i1 - i0);
   };
   if (approximate == "tanh") {
     Tensor<T> out = detail::blockwise_forward(xc, [&](const T* xp, T* o, int64_t i0, int64_t i1) {
@@ -183,7 +186,8 @@ Tensor<T> gelu(const Tensor<T>& x, std::string_view approximate = "none") {
   if (needs_graph(x))
     detail::record_blockwise("gelu", out, x, xc, [](const T* g, const T* xp, T* o, int64_t i0, int64_t i1) {
       T e[cpu::kBlock], r[cpu::kBlock];  // exp(-x^2 / 2), erf(x / sqrt(2))
-      cpu::eval_block(e, xp, i0, i1, [](const auto& v) { return (T(-0.5) * v.square()).exp(); });
+      cpu::eval_block(e, xp, i0, i1, [](const auto& v) { return v.square(); });
+      cpu::exp_affine(e, T(-0.5), T(0), e, i1 - i0);
       cpu::erf_block(xp + i0, kInvSqrt2, r, i1 - i0);
       for (int64_t i = i0; i < i1; ++i)
         o[i] = g[i] * (T(0.5) * (T(1) + r[i - i0]) + xp[i] * kInvSqrt2Pi * e[i - i0]);
@@ -200,14 +204,15 @@ Tensor<T> softplus(const Tensor<T>& x, Scalar<T> beta = T(1), Scalar<T> threshol
   const Tensor<T> xc = detail::contiguous_or_self(x);
   Tensor<T> out = detail::blockwise_forward(xc, [b, th](const T* xp, T* o, int64_t i0, int64_t i1) {
     T e[cpu::kBlock];  // log1p(exp(b x)) / b; inf where b x overflows, never selected there
-    cpu::eval_block(e, xp, i0, i1, [b](const auto& v) { return (b * v).exp().log1p() / b; });
+    cpu::exp_affine(xp + i0, b, T(0), e, i1 - i0);
+    cpu::eval_block(e, e, 0, i1 - i0, [b](const auto& v) { return v.log1p() / b; });
     for (int64_t i = i0; i < i1; ++i) o[i] = b * xp[i] > th ? xp[i] : e[i - i0];
   });
   if (needs_graph(x))
     detail::record_blockwise("softplus", out, x, xc,
                              [b, th](const T* g, const T* xp, T* o, int64_t i0, int64_t i1) {
                                T s[cpu::kBlock];  // sigmoid(b x)
-                               cpu::eval_block(s, xp, i0, i1, [b](const auto& v) { return cpu::logistic(b * v); });
+                               cpu::logistic_scaled(xp + i0, b, s, i1 - i0);
                                for (int64_t i = i0; i < i1; ++i) s[i - i0] *= g[i];
                                for (int64_t i = i0; i < i1; ++i) o[i] = b * xp[i] > th ? g[i] : s[i - i0];
                              });
@@ -234,16 +239,15 @@ void softmax_rows(const T* x, T* y, const cpu::ReduceView& v) {
                           OutRow yr(ys, n);
                           const T m = xr.maxCoeff();
                           if constexpr (Log) {
-                            yr = xr - (m + std::log((xr - m).exp().sum()));
+                            yr = xr - (m + std::log(cpu::sum_exp_shifted(xs, m, n)));
                           } else {
                             // exp and its sum block by block (the block still in L1 when summed),
                             // then one multiplication by 1 / sum, as PyTorch's CPU kernel does.
                             T s = 0;
                             for (int64_t b = 0; b < n; b += cpu::kBlock) {
                               const int64_t len = std::min(cpu::kBlock, n - b);
-                              OutRow yb(ys + b, len);
-                              yb = (Row(xs + b, len) - m).exp();
-                              s += yb.sum();
+                              cpu::exp_affine(xs + b, T(1), -m, ys + b, len);
+                              s += cpu::ConstArrayMap<T>(ys + b, len).sum();
                             }
                             yr *= T(1) / s;
                           }
@@ -275,9 +279,10 @@ void softmax_backward_rows(const T* g, const T* y, T* gx, const cpu::ReduceView&
                         if (inner == 1) {  // contiguous rows: Eigen, vectorised
                           const cpu::ConstArrayMap<T> gr(g + base, n), yr(y + base, n);
                           Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> out(gx + base, n);
-                          if constexpr (Log)
-                            out = gr - yr.exp() * gr.sum();
-                          else
+                          if constexpr (Log) {
+                            cpu::exp_affine(y + base, T(1), T(0), gx + base, n);
+                            out = gr - out * gr.sum();
+                          } else
                             out = yr * (gr - (gr * yr).sum());
                           continue;
                         }

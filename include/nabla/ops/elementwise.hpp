@@ -291,7 +291,11 @@ Tensor<T> neg(const Tensor<T>& x) {
 template <Floating T>
 Tensor<T> exp(const Tensor<T>& x) {
   detail::check_operand(x, "exp");
-  Tensor<T> out = detail::array_op<T>(x.shape(), [](const auto& v) { return v.exp(); }, x);
+  const Tensor<T> xc = detail::contiguous_or_self(x);
+  Tensor<T> out = Tensor<T>::empty(x.shape());
+  cpu::parallel_for(out.numel(), cpu::kTranscendentalGrain, [xp = xc.data(), o = out.data()](int64_t i0, int64_t i1) {
+    cpu::exp_affine(xp + i0, T(1), T(0), o + i0, i1 - i0);
+  });
   if (needs_graph(x))
     record("exp", out, {&x}, [so = Saved<T>::output(out)](Node<T>& n, const Tensor<T>& g) {
       n.send(0, mul(g, so.get(n)));

@@ -286,10 +286,9 @@ Tensor<T> cross_entropy(const Tensor<T>& input, const Tensor<int64_t>& target,
     for (int64_t r = r0; r < r1; ++r) {
       const T* row = px + cr.at(r, 0);
       T m, l;
-      if (cr.inner == 1) {  // contiguous classes: Eigen's vectorised exp
-        const cpu::ConstArrayMap<T> xr(row, C);
-        m = xr.maxCoeff();
-        l = m + std::log((xr - m).exp().sum());
+      if (cr.inner == 1) {  // contiguous classes: vectorised
+        m = cpu::ConstArrayMap<T>(row, C).maxCoeff();
+        l = m + std::log(cpu::sum_exp_shifted(row, m, C));
       } else {
         m = row[0];
         for (int64_t c = 1; c < C; ++c) m = std::max(m, row[c * cr.inner]);
@@ -344,7 +343,8 @@ Tensor<T> cross_entropy(const Tensor<T>& input, const Tensor<int64_t>& target,
                          b = scale * eps / static_cast<T>(C);
                  if (cr.inner == 1) {  // contiguous classes: Eigen, vectorised
                    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> o(out, C);
-                   o = a * (cpu::ConstArrayMap<T>(row, C) - l).exp();
+                   cpu::exp_affine(row, T(1), -l, out, C);
+                   o *= a;
                    if (w)
                      o -= b * cpu::ConstArrayMap<T>(w, C);
                    else if (b != T(0))
