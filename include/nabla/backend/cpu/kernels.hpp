@@ -275,7 +275,19 @@ void for_blocks(int64_t n, F f) {
   });
 }
 
-// out[0, n) = exp(a * x[0, n) + b), any n, in place allowed (out == x).
+// c ? a : b as bit operations. GCC sinks an arm's arithmetic into the branch that uses it and
+// then, under its default -ftrapping-math, will not if-convert (so not vectorise) a select whose
+// arm computes; integer masks never trap, so a loop built on blend vectorises.
+template <Floating T>
+T blend(bool c, T a, T b) {
+  using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  const I m = -static_cast<I>(c);
+  return std::bit_cast<T>((std::bit_cast<I>(a) & m) | (std::bit_cast<I>(b) & ~m));
+}
+
+// out[i] = post(exp(a x[i] + b), i) for i < n, any n; post may read other arrays at i (then out
+// may alias x only if post does not read x), and should compute every value it selects between
+// (blend) so that the loop vectorises.
 // Floats, block by block: a x + b clamped to [-104, 89] (beyond which float exp is 0 or inf; NaN
 // stays NaN) as an Eigen expression into a stack buffer, then one plain loop GCC vectorises
 // (checked with -fopt-info-vec): v = k ln2 + r with k = round(v / ln2) (the 1.5 * 2^23 rounding
@@ -285,54 +297,57 @@ void for_blocks(int64_t n, F f) {
 // smallest denormal stay right. Within 2 ulp of exp over the whole range (the test checks it);
 // about 1.45 ns per float against Eigen's 2.0 here (Zen 1), whose ldexp handles any exponent in
 // several steps. The clamp must not be in the loop: GCC turns it into compares and blends there,
-// which cost more than the polynomial. Doubles: Eigen's exp.
-namespace detail {
-// o[i] = post(exp(a x[i] + b)) for floats (see exp_affine).
-template <class Post>
-void exp_affine_float(const float* x, float a, float b, float* out, int64_t n, Post post) {
-  float c[kBlock];
-  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
-    const int64_t len = std::min(kBlock, n - i0);
-    Eigen::Map<Eigen::ArrayXf>(c, len) = (ConstArrayMap<float>(x + i0, len) * a + b).max(-104.0f).min(89.0f);
-    float* o = out + i0;
-    for (int64_t i = 0; i < len; ++i) {
-      const float v = c[i];
-      const float t = std::fma(v, 1.44269504088896341f, 12582912.0f);  // 1.5 * 2^23 + k
-      const float k = t - 12582912.0f;
-      float r = std::fma(k, -0.693145751953125f, v);
-      r = std::fma(k, -1.428606765330187045e-6f, r);
-      float p = 1.9875691500e-4f;
-      p = std::fma(p, r, 1.3981999507e-3f);
-      p = std::fma(p, r, 8.3334519073e-3f);
-      p = std::fma(p, r, 4.1665795894e-2f);
-      p = std::fma(p, r, 1.6666665459e-1f);
-      p = std::fma(p, r, 5.0000001201e-1f);
-      p = std::fma(p, r * r, r + 1.0f);
-      const int32_t ki = std::bit_cast<int32_t>(t) - 0x4B400000;  // k, in [-150, 129]
-      const int32_t h = ki >> 1;
-      o[i] = post(p * std::bit_cast<float>((h + 127) << 23) * std::bit_cast<float>((ki - h + 127) << 23));
+// which cost more than the polynomial. Doubles: Eigen's exp, then post in a second loop.
+template <class T, class Post>
+void exp_map(const T* x, T a, T b, T* out, int64_t n, Post post) {
+  if constexpr (std::is_same_v<T, float>) {
+    float c[kBlock];
+    for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+      const int64_t len = std::min(kBlock, n - i0);
+      Eigen::Map<Eigen::ArrayXf>(c, len) = (ConstArrayMap<float>(x + i0, len) * a + b).max(-104.0f).min(89.0f);
+      float* o = out + i0;
+      for (int64_t i = 0; i < len; ++i) {
+        const float v = c[i];
+        const float t = std::fma(v, 1.44269504088896341f, 12582912.0f);  // 1.5 * 2^23 + k
+        const float k = t - 12582912.0f;
+        float r = std::fma(k, -0.693145751953125f, v);
+        r = std::fma(k, -1.428606765330187045e-6f, r);
+        float p = 1.9875691500e-4f;
+        p = std::fma(p, r, 1.3981999507e-3f);
+        p = std::fma(p, r, 8.3334519073e-3f);
+        p = std::fma(p, r, 4.1665795894e-2f);
+        p = std::fma(p, r, 1.6666665459e-1f);
+        p = std::fma(p, r, 5.0000001201e-1f);
+        p = std::fma(p, r * r, r + 1.0f);
+        const int32_t ki = std::bit_cast<int32_t>(t) - 0x4B400000;  // k, in [-150, 129]
+        const int32_t h = ki >> 1;
+        o[i] = post(p * std::bit_cast<float>((h + 127) << 23) * std::bit_cast<float>((ki - h + 127) << 23), i0 + i);
+      }
     }
+  } else {
+    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(out, n) = (ConstArrayMap<T>(x, n) * a + b).exp();
+    for (int64_t i = 0; i < n; ++i) out[i] = post(out[i], i);
   }
 }
-}  // namespace detail
 
+// out[0, n) = exp(a x[0, n) + b), in place allowed.
 template <class T>
 void exp_affine(const T* x, T a, T b, T* out, int64_t n) {
-  if constexpr (std::is_same_v<T, float>)
-    detail::exp_affine_float(x, a, b, out, n, [](float e) { return e; });
-  else
-    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(out, n) = (ConstArrayMap<T>(x, n) * a + b).exp();
+  exp_map(x, a, b, out, n, [](T e, int64_t) { return e; });
 }
 
-// out[0, n) = 1 / (1 + exp(-a x[0, n))), sigmoid(a x), within a few ulp; in place allowed.
+// out[i] = post(sigmoid(a x[i]), i), sigmoid as 1 / (1 + exp(-a x)): within a few ulp everywhere
+// (Eigen's logistic() is a rational approximation with an absolute error near 1e-7, a relative
+// error of 2e-4 at x = -8). Aliasing as exp_map.
+template <class T, class Post>
+void logistic_map(const T* x, T a, T* out, int64_t n, Post post) {
+  exp_map(x, -a, T(0), out, n, [&post](T e, int64_t i) { return post(T(1) / (T(1) + e), i); });
+}
+
+// out[0, n) = sigmoid(a x[0, n)), in place allowed.
 template <class T>
 void logistic_scaled(const T* x, T a, T* out, int64_t n) {
-  if constexpr (std::is_same_v<T, float>) {
-    detail::exp_affine_float(x, -a, 0.0f, out, n, [](float e) { return 1.0f / (1.0f + e); });
-  } else {
-    exp_affine(x, -a, T(0), out, n);
-    for (int64_t i = 0; i < n; ++i) out[i] = T(1) / (T(1) + out[i]);
-  }
+  logistic_map(x, a, out, n, [](T s, int64_t) { return s; });
 }
 
 // Sum of exp(x[i] - m) over n contiguous values (a log-sum-exp's sum), block by block.
@@ -379,31 +394,6 @@ void erf_block(const T* x, T scale, T* out, int64_t n) {
     }
   } else {
     for (int64_t i = 0; i < n; ++i) out[i] = std::erf(scale * x[i]);
-  }
-}
-
-// out[0, n) = expm1(x[0, n)), n <= kBlock. Floats: exp(x) - 1 where |x| >= 1/4 (the result is
-// then at least 0.22 in magnitude, within a few ulp), its Taylor polynomial to degree 7 below
-// (error under 1e-9 relative), both computed and the choice made between loaded values so that
-// every loop vectorises; Eigen's own expm1 costs an exp, a log and a division. Doubles: Eigen's.
-template <class T>
-void expm1_block(const T* x, T* out, int64_t n) {
-  if constexpr (std::is_same_v<T, float>) {
-    float t[kBlock];
-    exp_affine(x, 1.0f, 0.0f, out, n);
-    for (int64_t i = 0; i < n; ++i) {
-      const float v = x[i];
-      float p = v * (1.0f / 5040) + 1.0f / 720;
-      p = v * p + 1.0f / 120;
-      p = v * p + 1.0f / 24;
-      p = v * p + 1.0f / 6;
-      p = v * p + 0.5f;
-      t[i] = v + v * v * p;
-      out[i] -= 1.0f;
-    }
-    for (int64_t i = 0; i < n; ++i) out[i] = std::abs(x[i]) < 0.25f ? t[i] : out[i];
-  } else {
-    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(out, n) = ConstArrayMap<T>(x, n).expm1();
   }
 }
 
