@@ -488,6 +488,9 @@ void check_blockwise_activations() {
     const char* name;
     std::function<Tensor<T>(const Tensor<T>&)> op;
     std::function<L(L)> f, df;
+    // The float formula cancels (gelu: x (1 + erf) for x << 0; sigmoid's and silu's gradients:
+    // 1 - y for x >> 0, as PyTorch's): absolute slack there, else relative only.
+    bool fwd_cancels = false, bwd_cancels = false;
   };
   const L a = 0.7L, b = 2.0L, th = 15.0L;
   const std::vector<Case> cases = {
@@ -498,22 +501,26 @@ void check_blockwise_activations() {
        [](L v) {
          const L s = 1 / (1 + std::exp(-v));
          return s * (1 + v * (1 - s));
-       }},
+       },
+       false, true},
       {"gelu", [](const Tensor<T>& x) { return nabla::gelu(x); },
        [](L v) { return v * 0.5L * (1 + std::erf(v / std::sqrt(2.0L))); },
-       [&](L v) { return 0.5L * (1 + std::erf(v / std::sqrt(2.0L))) + v * std::exp(-v * v / 2) / std::sqrt(2 * kPi); }},
+       [&](L v) { return 0.5L * (1 + std::erf(v / std::sqrt(2.0L))) + v * std::exp(-v * v / 2) / std::sqrt(2 * kPi); },
+       true, true},
       {"gelu_tanh", [](const Tensor<T>& x) { return nabla::gelu(x, "tanh"); },
        [&](L v) { return 0.5L * v * (1 + std::tanh(std::sqrt(2 / kPi) * (v + 0.044715L * v * v * v))); },
        [&](L v) {
          const L k = std::sqrt(2 / kPi), t = std::tanh(k * (v + 0.044715L * v * v * v));
          return 0.5L * (1 + t) + 0.5L * v * (1 - t * t) * k * (1 + 3 * 0.044715L * v * v);
-       }},
+       },
+       true, true},
       {"sigmoid", [](const Tensor<T>& x) { return nabla::sigmoid(x); },
        [](L v) { return 1 / (1 + std::exp(-v)); },
        [](L v) {
          const L s = 1 / (1 + std::exp(-v));
          return s * (1 - s);
-       }},
+       },
+       false, true},
       {"exp", [](const Tensor<T>& x) { return nabla::exp(x); }, [](L v) { return std::exp(v); },
        [](L v) { return std::exp(v); }},
       {"softplus", [&](const Tensor<T>& x) { return nabla::softplus(x, T(b), T(th)); },
@@ -536,9 +543,12 @@ void check_blockwise_activations() {
         // Absolute slack grows with |x|: gelu's x (1 + erf) and x (1 + tanh) cancel for x << 0,
         // where erf and tanh are near -1 and carry an absolute error of an ulp of 1 (PyTorch's
         // float formulas cancel the same way).
-        const L slack = 4 * ulp * (1 + std::abs(v));
-        CHECK(std::abs(yc.data()[i] - want) <= 8 * ulp * std::abs(want) + slack);
-        CHECK(std::abs(gx.data()[i] - want_g) <= 8 * ulp * std::abs(want_g) + slack);
+        // The others are checked relative only (down to sigmoid(-12) = 6e-6 and its gradient), with
+        // the smallest normal as the floor.
+        const L cancel_slack = 4 * ulp * (1 + std::abs(v)), floor = std::numeric_limits<T>::min();
+        CHECK(std::abs(yc.data()[i] - want) <= 8 * ulp * std::abs(want) + (c.fwd_cancels ? cancel_slack : floor));
+        CHECK(std::abs(gx.data()[i] - want_g) <=
+              8 * ulp * std::abs(want_g) + (c.bwd_cancels ? cancel_slack : floor));
       }
     }
 }
@@ -546,6 +556,59 @@ void check_blockwise_activations() {
 TEST_CASE("blockwise activations on long and strided tensors match the formulas", "[ops][activation]") {
   check_blockwise_activations<float>();
   check_blockwise_activations<double>();
+}
+
+// softmax, log_softmax and cross_entropy on rows longer than one 256-element block (with a tail),
+// forward and backward, against long-double formulas: the fixtures' rows are short.
+TEST_CASE("softmax family on long rows matches the formulas", "[ops][activation]") {
+  using L = long double;
+  nabla::Generator gen(12);
+  const int64_t rows = 3, n = 1000;
+  const Tensor<float> x0 = Tensor<float>::uniform({rows, n}, -30, 30, gen);
+  const Tensor<float> g = Tensor<float>::uniform({rows, n}, -1, 1, gen);
+  const Tensor<int64_t> labels = Tensor<int64_t>::from(std::vector<int64_t>{7, 500, 999}, {rows});
+  const L eps = std::numeric_limits<float>::epsilon();
+  for (int which = 0; which < 3; ++which) {
+    INFO((which == 0 ? "softmax" : which == 1 ? "log_softmax" : "cross_entropy"));
+    const Tensor<float> x = x0.detach().requires_grad_();
+    const Tensor<float> y = which == 0 ? nabla::softmax(x, 1)
+                            : which == 1 ? nabla::log_softmax(x, 1)
+                                         : nabla::cross_entropy(x, labels);
+    if (which < 2)
+      y.backward(g);
+    else
+      y.backward();
+    L loss = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* xr = x0.data() + r * n;
+      L m = xr[0], s = 0, gsum = 0, gy = 0, gabs = 0;
+      for (int64_t c = 1; c < n; ++c) m = std::max<L>(m, xr[c]);
+      for (int64_t c = 0; c < n; ++c) s += std::exp(static_cast<L>(xr[c]) - m);
+      for (int64_t c = 0; c < n; ++c) {
+        const L p = std::exp(static_cast<L>(xr[c]) - m) / s;
+        gsum += g.data()[r * n + c];
+        gabs += std::abs(static_cast<L>(g.data()[r * n + c]));
+        gy += g.data()[r * n + c] * p;
+      }
+      loss += m + std::log(s) - xr[labels.data()[r]];
+      for (int64_t c = 0; c < n; ++c) {
+        const L p = std::exp(static_cast<L>(xr[c]) - m) / s, gc = g.data()[r * n + c];
+        const L want = which == 0 ? p : std::log(p);
+        const L want_g = which == 0   ? p * (gc - gy)
+                         : which == 1 ? gc - p * gsum
+                                      : (p - (c == labels.data()[r] ? 1 : 0)) / rows;
+        // Float softmax rounds x - max first: an absolute error of up to |x - max| eps / 2 in the
+        // exponent, so a relative error growing with |x - max| (PyTorch's the same); the sums over
+        // the row add their own (bounded by eps times the sum of magnitudes).
+        const L d = std::abs(static_cast<L>(xr[c]) - m);
+        if (which == 0) CHECK(std::abs(y.data()[r * n + c] - want) <= eps * (8 + d) * want + 1e-38L);
+        if (which == 1) CHECK(std::abs(y.data()[r * n + c] - want) <= eps * (8 * std::abs(want) + 8));
+        CHECK(std::abs(x.grad().data()[r * n + c] - want_g) <=
+              eps * (16 + d) * (std::abs(want_g) + p * (std::abs(gc) + std::abs(gy) + gabs + 1)) + 1e-38L);
+      }
+    }
+    if (which == 2) CHECK(std::abs(y.item() - loss / rows) <= 8 * eps * std::abs(loss / rows));
+  }
 }
 
 // cpu::exp_affine, the float exp behind exp, sigmoid, silu, elu, gelu, softplus and the softmax
@@ -559,13 +622,15 @@ TEST_CASE("float exp_affine is within 2 ulp of exp everywhere", "[ops][activatio
     x.push_back(v);
   std::vector<float> y(x.size());
   nabla::cpu::exp_affine(x.data(), 1.0f, 0.0f, y.data(), static_cast<int64_t>(x.size()));
-  const long double ulp = std::numeric_limits<float>::epsilon(), denorm = std::numeric_limits<float>::denorm_min();
+  const long double denorm = std::numeric_limits<float>::denorm_min();
   int64_t bad = 0;
   for (size_t i = 0; i < x.size(); ++i) {
     const long double want = std::exp(static_cast<long double>(x[i]));
-    const bool ok = want > std::numeric_limits<float>::max()
-                        ? std::isinf(y[i])
-                        : std::abs(y[i] - want) <= 2 * ulp * want + (want < std::numeric_limits<float>::min() ? denorm : 0);
+    // One ulp of the result: 2^(e - 23) for want in [2^e, 2^(e+1)), the smallest denormal below.
+    const long double want_ulp =
+        want < std::numeric_limits<float>::min() ? denorm : std::ldexp(1.0L, std::ilogb(want) - 23);
+    const bool ok = want > std::numeric_limits<float>::max() ? std::isinf(y[i])
+                                                             : std::abs(y[i] - want) <= 2 * want_ulp;
     if (!ok && bad++ < 5) FAIL_CHECK("exp(" << x[i] << ") = " << y[i] << ", want " << static_cast<double>(want));
   }
   CHECK(bad == 0);
