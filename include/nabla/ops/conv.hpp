@@ -1083,8 +1083,13 @@ void check_conv_inputs(const char* op, const Tensor<T>& x, const Tensor<T>& weig
 // 4x (3x3) fewer multiplications; its float results differ from a direct sum's by a few 1e-6 of
 // the output's scale instead of a few 1e-7. Off, every convolution takes the direct paths.
 // Double never uses it.
+#if NABLA_HAVE_GEMM_KERNEL
 inline void set_conv_winograd(bool on) { detail::conv_winograd = on; }
 inline bool conv_winograd() { return detail::conv_winograd; }
+#else
+inline void set_conv_winograd(bool) {}  // no Winograd path without nabla's AVX2 / AVX-512 kernels
+inline bool conv_winograd() { return false; }
+#endif
 
 // x [N, C_in, H, W], weight [C_out, C_in, kh, kw], bias [C_out] or undefined.
 template <Floating T>
