@@ -165,10 +165,12 @@ TEST_CASE("conv2d: the Winograd path against double", "[winograd][conv]") {
   check_winograd({9, 32, 7, 7}, {16, 32, 5, 5}, 2, 2);
   // 3x3 (4x4 output tiles) with the image's edge cutting tiles; 4x4 (3x3 tiles), no padding.
   check_winograd({8, 16, 13, 11}, {32, 16, 3, 3}, 1, 1);
-  // A last packed panel one vector wide (24 = 16 + 8, 40 = 2 x 16 + 8 with AVX2), in C_out for
-  // the forward and the weight gradient and in C_in for the input gradient.
-  check_winograd({8, 24, 10, 10}, {24, 24, 3, 3}, 1, 1);
-  check_winograd({5, 16, 9, 9}, {40, 16, 5, 5}, 2, 2);
+  // A last packed panel one vector wide (3 and 5 vectors: 24 = 16 + 8, 40 = 2 x 16 + 8 with
+  // AVX2; 48 and 80 with AVX-512), in C_out for the forward and the weight gradient and in C_in
+  // for the input gradient.
+  constexpr int64_t W = cpu::kernel::Simd<float>::kWidth;
+  check_winograd({8, 3 * W, 10, 10}, {3 * W, 3 * W, 3, 3}, 1, 1);
+  check_winograd({5, 16, 9, 9}, {5 * W, 16, 5, 5}, 2, 2);
   check_winograd({8, 32, 13, 11}, {32, 32, 4, 4}, 0, 0);
   // Non-square kernels and padding, beyond k - 1 (no Winograd input gradient there).
   check_winograd({8, 16, 9, 10}, {16, 16, 3, 5}, 1, 2);

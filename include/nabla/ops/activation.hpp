@@ -289,8 +289,10 @@ void softmax_backward_rows(const T* g, const T* y, T* gx, const cpu::ReduceView&
                           const cpu::ConstArrayMap<T> gr(g + base, n), yr(y + base, n);
                           Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> out(gx + base, n);
                           if constexpr (Log) {
-                            cpu::exp_affine(y + base, T(1), T(0), gx + base, n);
-                            out = gr - out * gr.sum();
+                            const T s = gr.sum();
+                            const T* gb = g + base;
+                            cpu::exp_map(y + base, T(1), T(0), gx + base, n,
+                                         [gb, s](T e, int64_t i) { return gb[i] - e * s; });
                           } else
                             out = yr * (gr - (gr * yr).sum());
                           continue;

@@ -342,13 +342,11 @@ Tensor<T> cross_entropy(const Tensor<T>& input, const Tensor<int64_t>& target,
                  const T a = scale * (keep * wy + eps / static_cast<T>(C) * w_total),
                          b = scale * eps / static_cast<T>(C);
                  if (cr.inner == 1) {  // contiguous classes: Eigen, vectorised
-                   Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> o(out, C);
-                   cpu::exp_affine(row, T(1), -l, out, C);
-                   o *= a;
                    if (w)
-                     o -= b * cpu::ConstArrayMap<T>(w, C);
-                   else if (b != T(0))
-                     o -= b;
+                     cpu::exp_map(row, T(1), -l, out, C,
+                                  [a, b, w](T e, int64_t c) { return a * e - b * w[c]; });
+                   else
+                     cpu::exp_map(row, T(1), -l, out, C, [a, b](T e, int64_t) { return a * e - b; });
                  } else {
                    for (int64_t c = 0; c < C; ++c)
                      out[c * cr.inner] = a * std::exp(row[c * cr.inner] - l) - b * (w ? w[c] : T(1));
