@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the tests twice: an optimised release build, then a debug build under
-# AddressSanitizer and UndefinedBehaviorSanitizer. Then builds the libFuzzer targets in fuzz/ with
+# AddressSanitizer and UndefinedBehaviorSanitizer; then the kernel-heavy tests in a portable
+# build (-DNABLA_NATIVE=OFF). Then builds the libFuzzer targets in fuzz/ with
 # clang and runs each for NABLA_FUZZ_SECONDS (default 20) from its committed corpus. Stops at the
 # first failure.
 set -euo pipefail
@@ -13,6 +14,15 @@ export CCACHE_DIR="${CCACHE_DIR:-$PWD/.cache/ccache}"
 
 cmake --workflow --preset release
 cmake --workflow --preset debug
+
+# The kernel-heavy tests once more in a portable build (-DNABLA_NATIVE=OFF: baseline x86-64, so
+# Eigen's paths stand in for nabla's AVX2/AVX-512 GEMM kernel and there is no Winograd path).
+portable_tests=(test_ops_golden test_gemm test_im2col test_layer_paths)
+cmake -S . -B build/portable -DCMAKE_BUILD_TYPE=Release -DNABLA_NATIVE=OFF -DNABLA_BUILD_TESTS=ON \
+  -DNABLA_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build build/portable --target "${portable_tests[@]}"
+ctest --test-dir build/portable --output-on-failure -j2 \
+  -R "^($(IFS='|'; echo "${portable_tests[*]}"))\$"
 
 if ! command -v clang++ >/dev/null || ! command -v clang >/dev/null; then
   echo "test.sh: clang not found, so the fuzz targets are skipped (scripts/bootstrap.sh installs it)"

@@ -6,10 +6,13 @@
 //   adam:  G on Adam, and both learning rates 2e-4;
 //   final: adam + BatchNorm1d after each hidden Linear of G + one-sided label smoothing (D's real
 //          targets uniform in [0.9, 1]).
-// The document's Linear+Maxout pairs are nabla's standard Maxout layers (k = 3 pieces); see the
-// README. z ~ N(0, 0.1) (variance 0.1, as the document draws it); a fixed batch of such z is
-// rendered after every epoch into a history strip. --opt-d adam and --beta1 0.5 are the
-// better-behaved variant the README measures against the document's recipe.
+// The document's Linear+Maxout pairs are nabla's standard Maxout layers (k = 3 pieces), as
+// GAN_VARIANTS.md asks; --maxout document puts the document's own Maxout class there instead (a
+// Linear, then one fixed random piecewise-linear function of k lines). See the README.
+// z ~ N(0, 0.1) (variance 0.1, as the document draws it); a fixed batch of such z is rendered
+// after every epoch into a history strip. --opt-d adam (the author's notebook) with --maxout
+// document is the run that reproduces the document's result; the README measures it and the
+// other variants against the document's text recipe.
 #include <memory>
 
 #include "common/example.hpp"
@@ -39,7 +42,38 @@ nn::Sequential<float> make_generator(Stage stage) {
   return g;
 }
 
-nn::Sequential<float> make_discriminator(int64_t pieces) {
+// The document's own Maxout class: one scalar function max_j (w_j x + b_j) of k lines, applied
+// to every element. Its 2k numbers are drawn from N(0, 1) and, as in the document (which creates
+// them outside the module's parameters), never trained; they are buffers, so checkpoints keep them.
+class DocumentMaxout : public nn::Module<float> {
+ public:
+  Tensor<float> weight, bias;  // [k] each
+
+  explicit DocumentMaxout(int64_t pieces)
+      : weight(Tensor<float>::normal({pieces}, 0.f, 1.f)),
+        bias(Tensor<float>::normal({pieces}, 0.f, 1.f)) {}
+  Tensor<float> forward(const Tensor<float>& x) override {
+    const float* w = weight.data();
+    const float* b = bias.data();
+    Tensor<float> y = x * w[0] + b[0];
+    for (int64_t j = 1; j < weight.numel(); ++j) y = maximum(y, x * w[j] + b[j]);
+    return y;
+  }
+  std::string describe() const override {
+    return "DocumentMaxout(pieces=" + std::to_string(weight.numel()) + ")";
+  }
+  void visit(nn::Visitor<float>& v) override {
+    v.buffer("weight", weight);
+    v.buffer("bias", bias);
+  }
+};
+
+nn::Sequential<float> make_discriminator(int64_t pieces, bool document_maxout) {
+  if (document_maxout)
+    return nn::Sequential<float>(nn::Linear<float>(kImage, 512), DocumentMaxout(pieces),
+                                 nn::Dropout<float>(0.5), nn::Linear<float>(512, 256),
+                                 DocumentMaxout(pieces), nn::Linear<float>(256, 1),
+                                 nn::Sigmoid<float>());
   return nn::Sequential<float>(nn::Maxout<float>(kImage, 512, pieces), nn::Dropout<float>(0.5),
                                nn::Maxout<float>(512, 256, pieces), nn::Linear<float>(256, 1),
                                nn::Sigmoid<float>());
@@ -106,6 +140,13 @@ int main(int argc, char** argv) {
   app.add_option("--maxout-pieces", pieces, "pieces k of each maxout unit")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  std::string maxout_name = "standard";
+  app.add_option("--maxout", maxout_name,
+                 "D's maxout: standard (Goodfellow et al. 2013, k learned pieces per unit) or "
+                 "document (the document's class: one fixed random piecewise-linear function of "
+                 "k lines after each hidden Linear, never trained)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"standard", "document"}));
   std::string opt_d_name = "sgd";
   app.add_option(
          "--opt-d", opt_d_name,
@@ -133,7 +174,7 @@ int main(int argc, char** argv) {
   return ex::run("gan_paper", [&] {
     ex::setup(o, "gan_paper");
     auto G = make_generator(stage);
-    auto D = make_discriminator(pieces);
+    auto D = make_discriminator(pieces, maxout_name == "document");
     std::unique_ptr<optim::Optimizer<float>> opt_g;
     if (stage == Stage::paper)
       opt_g = std::make_unique<optim::SGD<float>>(G.parameters(),
