@@ -57,8 +57,11 @@ void check_winograd(const Shape& x_shape, const Shape& w_shape, int64_t ph, int6
                     int64_t group_bytes = detail::conv_winograd_group_bytes) {
   const int64_t saved_block = detail::conv_winograd_block_bytes;
   const int64_t saved_group = detail::conv_winograd_group_bytes;
+  const int64_t saved_tiles = detail::conv_winograd_min_tiles;
   detail::conv_winograd_block_bytes = block_bytes;
   detail::conv_winograd_group_bytes = group_bytes;
+  // The path's results at small shapes, whatever the machine's threshold for choosing it.
+  detail::conv_winograd_min_tiles = 1;
   Conv2dOptions o;
   o.padding = {ph, pw};
   const cpu::ConvGeometry geo = geometry_of(x_shape, w_shape, ph, pw);
@@ -100,6 +103,7 @@ void check_winograd(const Shape& x_shape, const Shape& w_shape, int64_t ph, int6
   set_num_threads(previous);
   detail::conv_winograd_block_bytes = saved_block;
   detail::conv_winograd_group_bytes = saved_group;
+  detail::conv_winograd_min_tiles = saved_tiles;
 }
 
 }  // namespace
@@ -201,6 +205,10 @@ TEST_CASE("conv2d: where the Winograd path applies", "[winograd][conv]") {
   CHECK_FALSE(fwd({128, 1, 28, 28}, {256, 1, 5, 5}, 1, 1));     // one input channel
   CHECK_FALSE(fwd({128, 12, 14, 14}, {16, 12, 3, 3}, 1, 1));    // not a multiple of the vector
   CHECK_FALSE(fwd({1, 16, 8, 8}, {16, 16, 3, 3}, 1, 1));        // batch 1: 4 tiles
+  // The tile threshold (64 with AVX2, 256 with AVX-512): 3x3 on 16x16 is 16 tiles per sample.
+  const int64_t at_threshold = (detail::conv_winograd_min_tiles + 15) / 16;
+  CHECK(fwd({at_threshold, 16, 16, 16}, {16, 16, 3, 3}, 1, 1));
+  CHECK_FALSE(fwd({at_threshold - 1, 16, 16, 16}, {16, 16, 3, 3}, 1, 1));
   const bool saved = conv_winograd();
   set_conv_winograd(false);
   CHECK_FALSE(fwd({128, 128, 14, 14}, {64, 128, 5, 5}, 1, 1));

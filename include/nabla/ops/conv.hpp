@@ -615,9 +615,12 @@ Tensor<T> conv2d_rows(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<
 // Off: every convolution on the direct or im2col paths (tests compare the paths).
 inline bool conv_winograd = true;
 // Both channel counts at least this (and multiples of the vector width), and at least this many
-// output tiles: below them the transforms cost more than the products save.
+// output tiles: below them the transforms cost more than the products save. The tile count where
+// Winograd starts to win grows with the GEMM's speed: about 64 with AVX2 (Zen 1), about 256 with
+// AVX-512 (Zen 4 class, session 9: at 64 tiles Winograd took 1.4-1.7x the direct path's time, at
+// 98 tiles of a 5x5 kernel 1.6x, at 256 they were even, at 392-1024 Winograd won by 1.15-1.5x).
 inline int64_t conv_winograd_min_channels = 16;
-inline int64_t conv_winograd_min_tiles = 64;
+inline int64_t conv_winograd_min_tiles = cpu::kernel::Simd<float>::kWidth >= 16 ? 256 : 64;
 // Bytes of transformed tiles (input and output) per block.
 inline int64_t conv_winograd_block_bytes = int64_t{2} << 20;
 // Samples per group: the input is copied (zero-padded, channels last) a group at a time, about
