@@ -13,30 +13,15 @@ Needs python3-torch (Debian; `scripts/bootstrap.sh --fixtures` installs it). One
 hour for 4 epochs on a Zen 1 core (7 ms per image).
 """
 import argparse
-import gzip
-import struct
+import os
+import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 
-
-def read_idx_images(path):
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        magic, n, rows, cols = struct.unpack(">IIII", f.read(16))
-        if magic != 0x803:
-            raise SystemExit(f"{path}: not an IDX image file (magic {magic:#x})")
-        data = np.frombuffer(f.read(n * rows * cols), dtype=np.uint8)
-    return torch.from_numpy(data.reshape(n, rows * cols).astype(np.float32) / 255.0)
-
-
-def write_idx_images(path, images):
-    pixels = (images.clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
-    with open(path, "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, pixels.shape[0], 28, 28))
-        f.write(pixels.tobytes())
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from idx_io import read_idx_images, write_idx_images  # noqa: E402
 
 
 class Discriminator(nn.Module):

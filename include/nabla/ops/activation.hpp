@@ -285,7 +285,7 @@ void softmax_backward_rows(const T* g, const T* y, T* gx, const cpu::ReduceView&
                     [&](int64_t j0, int64_t j1) {
                       for (int64_t j = j0; j < j1; ++j) {
                         const int64_t base = (j / inner) * n * inner + j % inner;
-                        if (inner == 1) {  // contiguous rows: Eigen, vectorised
+                        if (inner == 1) {  // contiguous rows: vectorised (exp_map / Eigen)
                           const cpu::ConstArrayMap<T> gr(g + base, n), yr(y + base, n);
                           Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> out(gx + base, n);
                           if constexpr (Log) {

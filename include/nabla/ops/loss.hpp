@@ -341,7 +341,7 @@ Tensor<T> cross_entropy(const Tensor<T>& input, const Tensor<int64_t>& target,
                  const T l = lse.data()[r], wy = w ? w[y] : T(1);
                  const T a = scale * (keep * wy + eps / static_cast<T>(C) * w_total),
                          b = scale * eps / static_cast<T>(C);
-                 if (cr.inner == 1) {  // contiguous classes: Eigen, vectorised
+                 if (cr.inner == 1) {  // contiguous classes: one vectorised exp_map pass
                    if (w)
                      cpu::exp_map(row, T(1), -l, out, C,
                                   [a, b, w](T e, int64_t c) { return a * e - b * w[c]; });
